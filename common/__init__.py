@@ -1,0 +1,1 @@
+"""Plumbing shared by every process role: settings, Kafka and S3 clients, logging."""

@@ -1,0 +1,126 @@
+"""Kafka client construction, topic setup and acknowledged produce, in one place."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from common.errors import BrokerUnavailable
+from common.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Headers = list[tuple[str, bytes]]
+
+
+def _base(settings: Settings, client_id: str) -> dict[str, Any]:
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "client.id": client_id}
+
+
+def make_producer(settings: Settings, client_id: str, **overrides: Any) -> Producer:
+    """An idempotent producer: acks=all, no duplicates on internal retries.
+
+    murmur2 keys partition exactly as Java producers do, so events of one task
+    land on one partition whichever language produced them.
+    """
+    conf = {
+        **_base(settings, client_id),
+        "acks": "all",
+        "enable.idempotence": True,
+        "linger.ms": 2,
+        "partitioner": "murmur2_random",
+        "message.timeout.ms": int(settings.produce_timeout_seconds * 1000),
+        **overrides,
+    }
+    return Producer(conf)
+
+
+def make_consumer(settings: Settings, group_id: str, client_id: str, **overrides: Any) -> KafkaConsumer:
+    conf = {
+        **_base(settings, client_id),
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": True,
+        # Offsets are stored by hand, only once a record's effects are acknowledged.
+        "enable.auto.offset.store": False,
+        "isolation.level": "read_committed",
+        **overrides,
+    }
+    return KafkaConsumer(conf)
+
+
+def make_admin(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
+    """Create the contract's topics if missing; existing ones are left as they are."""
+    admin = make_admin(settings)
+    wanted = [
+        NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor)
+        for topic in (settings.requests_topic, settings.results_topic, settings.dead_letter_topic)
+    ]
+    for topic, future in admin.create_topics(wanted, request_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as e:
+            if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerUnavailable(f"cannot create topic {topic}: {e}") from e
+
+
+def produce_and_wait(
+    producer: Producer,
+    topic: str,
+    key: str,
+    value: bytes,
+    timeout: float,
+    headers: Headers | None = None,
+) -> Message:
+    """Produce one record and return only once the broker acknowledged it.
+
+    Safe from many threads: each caller waits on its own delivery report while
+    any of them serves the producer's callbacks.
+    """
+    done = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def on_delivery(err: KafkaError | None, msg: Message) -> None:
+        outcome["err"], outcome["msg"] = err, msg
+        done.set()
+
+    try:
+        producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
+    except BufferError:
+        producer.poll(0.5)
+        producer.produce(topic, key=key.encode(), value=value, headers=headers, on_delivery=on_delivery)
+    except KafkaException as e:
+        raise BrokerUnavailable(f"produce to {topic} refused: {e}") from e
+    # The delivery report always arrives within message.timeout.ms; the margin
+    # only guards against a producer that is no longer polled.
+    deadline = time.monotonic() + timeout + 5.0
+    while not done.is_set():
+        if time.monotonic() > deadline:
+            raise BrokerUnavailable(f"no delivery report from {topic} in {timeout:.0f}s")
+        producer.poll(0.05)
+    if outcome["err"] is not None:
+        raise BrokerUnavailable(f"{topic} did not acknowledge: {outcome['err']}")
+    return outcome["msg"]  # type: ignore[no-any-return]
+
+
+def high_watermarks(consumer: KafkaConsumer, topic: str, timeout: float = 5.0) -> dict[int, int]:
+    """The log-end offset of every partition of a topic."""
+    from confluent_kafka import TopicPartition
+
+    metadata = consumer.list_topics(topic, timeout=timeout)
+    partitions = metadata.topics[topic].partitions
+    marks = {}
+    for partition in partitions:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout, cached=False)
+        marks[partition] = high
+    return marks

@@ -1,0 +1,72 @@
+"""One typed, frozen settings object per process, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC
+
+
+class Settings(BaseSettings):
+    """Every knob of every role. Environment variables use the upper-case field name."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+
+    # Infrastructure (the same names local_infra and docker-compose use).
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    s3_endpoint: str = "127.0.0.1:8333"
+    s3_access_key: str = "imgresize"
+    s3_secret_key: str = "imgresize-local-secret"
+    s3_bucket: str = "images"
+    s3_secure: bool = False
+    s3_region: str = "us-east-1"
+
+    # The event contract's topics.
+    requests_topic: str = REQUESTS_TOPIC
+    results_topic: str = RESULTS_TOPIC
+    dead_letter_topic: str = DEAD_LETTER_TOPIC
+    topic_partitions: int = 6
+    topic_replication_factor: int = 1
+
+    # Ingress.
+    max_upload_bytes: int = 25 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    max_dimension: int = 10_000
+    produce_timeout_seconds: float = 10.0
+    # How long a status request waits for this host's view to catch up with
+    # the log before it may answer 404 for an id it has not seen.
+    view_catch_up_seconds: float = 3.0
+
+    # Worker.
+    worker_group: str = "resize-workers"
+    max_attempts: int = 5
+    retry_backoff_seconds: float = 0.5
+    retry_backoff_max_seconds: float = 10.0
+
+    # Status view.
+    view_path: Path = Path("var/status.sqlite3")
+
+    log_level: str = "INFO"
+    log_format: str = Field(default="text", pattern="^(text|json)$")
+
+    @property
+    def s3_endpoint_host(self) -> str:
+        """host:port as the minio client wants it, whatever scheme the setting carries."""
+        return self.s3_endpoint.removeprefix("http://").removeprefix("https://")
+
+    @property
+    def s3_endpoint_secure(self) -> bool:
+        return self.s3_secure or self.s3_endpoint.startswith("https://")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides (used by tests and CLIs)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def hostname() -> str:
+    return os.uname().nodename

@@ -1,0 +1,131 @@
+"""The object store (any S3 API: MinIO, SeaweedFS, AWS S3) behind a small domain interface."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import urllib3
+from minio import Minio
+from minio.error import MinioException, S3Error
+
+from common.errors import ObjectNotFound, StoreUnavailable
+from common.settings import Settings
+
+_MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    content_type: str
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    content_type: str
+    etag: str
+    size: int
+
+
+def _translate(e: Exception, key: str) -> Exception:
+    if isinstance(e, S3Error) and e.code in _MISSING:
+        return ObjectNotFound(f"{key}: {e.code}")
+    return StoreUnavailable(f"object store failed on {key}: {e}")
+
+
+_FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
+class ObjectStore:
+    """Put, get and stat whole objects in one bucket; errors become the project's own."""
+
+    def __init__(self, settings: Settings, bucket: str | None = None) -> None:
+        self.bucket = bucket or settings.s3_bucket
+        # Short timeouts and few retries: callers own the retry policy.
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=3.0, read=30.0),
+            retries=urllib3.Retry(total=2, backoff_factor=0.1, status_forcelist=(502, 503, 504)),
+            maxsize=32,
+        )
+        self._client = Minio(
+            settings.s3_endpoint_host,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_endpoint_secure,
+            region=settings.s3_region,
+            http_client=http,
+        )
+
+    def ensure_bucket(self) -> None:
+        try:
+            if not self._client.bucket_exists(self.bucket):
+                self._client.make_bucket(self.bucket)
+        except S3Error as e:
+            if e.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise _translate(e, self.bucket) from e
+        except _FAILURES as e:
+            raise _translate(e, self.bucket) from e
+
+    def put(self, key: str, data: bytes, content_type: str) -> str:
+        """Store bytes under key, overwriting; returns the ETag."""
+        try:
+            result = self._client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+            )
+        except _FAILURES as e:
+            raise _translate(e, key) from e
+        return str(result.etag).strip('"')
+
+    def get(self, key: str) -> StoredObject:
+        response = None
+        try:
+            response = self._client.get_object(self.bucket, key)
+            data = response.read()
+            content_type = response.headers.get("Content-Type", "application/octet-stream")
+            etag = response.headers.get("ETag", "").strip('"')
+        except _FAILURES as e:
+            raise _translate(e, key) from e
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+        return StoredObject(data, content_type, etag, len(data))
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            info = self._client.stat_object(self.bucket, key)
+        except _FAILURES as e:
+            raise _translate(e, key) from e
+        return ObjectInfo(info.content_type or "application/octet-stream", str(info.etag).strip('"'), int(info.size or 0))
+
+    def stream(self, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
+        """The object's bytes in chunks, without holding it whole in memory."""
+        try:
+            response = self._client.get_object(self.bucket, key)
+        except _FAILURES as e:
+            raise _translate(e, key) from e
+        try:
+            yield from response.stream(chunk_size)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def delete(self, key: str) -> None:
+        try:
+            self._client.remove_object(self.bucket, key)
+        except _FAILURES as e:
+            raise _translate(e, key) from e
+
+    def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=15)) -> str:
+        return str(self._client.presigned_get_object(self.bucket, key, expires=expires))
+
+    def keys(self, prefix: str = "") -> list[str]:
+        try:
+            return [str(o.object_name) for o in self._client.list_objects(self.bucket, prefix=prefix, recursive=True)]
+        except _FAILURES as e:
+            raise _translate(e, prefix) from e

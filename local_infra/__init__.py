@@ -1,0 +1,1 @@
+"""Local infrastructure: a real Kafka broker and S3 server for development, tests and benchmarks."""

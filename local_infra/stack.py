@@ -1,0 +1,119 @@
+"""Kafka and S3 for a run: given addresses win, then Docker, then local processes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from local_infra.kafka import start_kafka
+from local_infra.s3 import start_s3
+
+log = logging.getLogger("local_infra")
+
+DEFAULT_ACCESS_KEY = "imgresize"
+DEFAULT_SECRET_KEY = "imgresize-local-secret"
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    """Where the broker and the object store answer, and how to sign for S3."""
+
+    kafka_bootstrap_servers: str
+    s3_endpoint: str
+    s3_access_key: str
+    s3_secret_key: str
+
+    def as_env(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
+            "S3_ENDPOINT": self.s3_endpoint,
+            "S3_ACCESS_KEY": self.s3_access_key,
+            "S3_SECRET_KEY": self.s3_secret_key,
+        }
+
+
+def docker_available() -> bool:
+    """True when a Docker engine answers its ping (not merely when the client exists)."""
+    if os.environ.get("LOCAL_INFRA_NO_DOCKER"):
+        return False
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return _docker_client_pings()
+    path = host.removeprefix("unix://")
+    if not os.path.exists(path):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
+            return b" 200 " in sock.recv(256)
+    except OSError:
+        return False
+
+
+def _docker_client_pings() -> bool:
+    try:
+        import docker  # shipped with testcontainers
+
+        client = docker.from_env(timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - no engine, no route, no permission: all mean "no"
+        return False
+
+
+def _report(name: str, address: str, seconds: float) -> None:
+    message = f"{name} ready on {address} in {seconds:.1f}s"
+    log.info(message)
+    print(f"[local_infra] {message}", flush=True)
+
+
+def _kafka(stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Mapping[str, str]) -> str:
+    given = env.get("KAFKA_BOOTSTRAP_SERVERS")
+    if given:
+        return given
+    if docker_available():
+        from testcontainers.kafka import KafkaContainer
+
+        container = stack.enter_context(KafkaContainer().with_kraft())
+        return str(container.get_bootstrap_server())
+    broker = start_kafka(run_dir / "kafka", cache_dir)
+    stack.callback(broker.stop)
+    _report("Kafka", broker.bootstrap_servers, broker.ready_seconds)
+    return broker.bootstrap_servers
+
+
+def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str]) -> Infrastructure:
+    access_key = env.get("S3_ACCESS_KEY") or DEFAULT_ACCESS_KEY
+    secret_key = env.get("S3_SECRET_KEY") or DEFAULT_SECRET_KEY
+    given = env.get("S3_ENDPOINT")
+    if given:
+        return Infrastructure("", given, access_key, secret_key)
+    if docker_available():
+        from testcontainers.minio import MinioContainer
+
+        minio = stack.enter_context(MinioContainer(access_key=access_key, secret_key=secret_key))
+        return Infrastructure("", str(minio.get_config()["endpoint"]), access_key, secret_key)
+    server = start_s3(run_dir / "s3", access_key, secret_key)
+    stack.callback(server.stop)
+    _report("S3", server.endpoint, server.ready_seconds)
+    return Infrastructure("", server.endpoint, access_key, secret_key)
+
+
+@contextlib.contextmanager
+def provide(run_dir: Path, cache_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[Infrastructure]:
+    """Yield running infrastructure; everything started here is stopped on exit."""
+    env = os.environ if env is None else env
+    with contextlib.ExitStack() as stack:
+        bootstrap = _kafka(stack, run_dir, cache_dir, env)
+        s3 = _s3(stack, run_dir, env)
+        yield dataclasses.replace(s3, kafka_bootstrap_servers=bootstrap)

@@ -1,0 +1,40 @@
+"""The HTTP ingress: `create_app(settings=None)` builds the Flask app."""
+
+from __future__ import annotations
+
+import atexit
+
+from flask import Flask
+
+from common.logs import configure_logging
+from common.settings import Settings, load_settings
+from producer_api import images, status
+from producer_api.errors import register_error_handlers
+from producer_api.ingress import Ingress
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    # Larger bodies get a JSON 413 before they are read.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    service = Ingress(settings)
+    app.extensions["ingress"] = service
+    atexit.register(service.close)
+    register_error_handlers(app)
+    app.register_blueprint(images.bp)
+    app.register_blueprint(status.bp)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def wsgi_app() -> Flask:
+    """The app as gunicorn serves it: settings and logging from the environment."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

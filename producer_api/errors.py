@@ -1,0 +1,70 @@
+"""Every HTTP error is JSON: {"result": "error", "message": ..., "code": ...}."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from common.errors import BrokerUnavailable, ImageServiceError, StoreUnavailable
+from status_store.errors import ViewError
+
+
+class ApiError(Exception):
+    """An error answer with a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
+    response = jsonify({"result": "error", "message": message, "code": code})
+    response.status_code = status
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+# Flask's own errors keep their status; the code names them.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(e: ApiError) -> Response:
+        return error_response(e.status, e.code, e.message, e.retry_after)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(e: HTTPException) -> Response:
+        status = e.code or 500
+        code = _HTTP_CODES.get(status, "http_error")
+        response = error_response(status, code, e.description or e.name)
+        if status == 405 and e.get_headers():
+            allow = dict(e.get_headers()).get("Allow")
+            if allow:
+                response.headers["Allow"] = allow
+        return response
+
+    @app.errorhandler(BrokerUnavailable)
+    @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(ViewError)
+    def _unavailable(e: ImageServiceError) -> Response:
+        app.logger.warning("dependency unavailable: %s", e)
+        return error_response(503, e.code, "service temporarily unavailable, retry later", retry_after=2)
+
+    @app.errorhandler(Exception)
+    def _unexpected(e: Exception) -> Response:
+        app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", "internal server error")

@@ -1,0 +1,120 @@
+"""The I/O behind the routes: store the original, produce the request, read the view."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+
+from confluent_kafka import Consumer
+
+from common.errors import BrokerUnavailable, ImageServiceError
+from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait
+from common.settings import Settings
+from common.store import ObjectStore
+from producer_api.validation import ResizeOrder
+from resize_worker.probe import ImageInfo
+from schemas import Codec, ObjectRef, ResizeRequested, default_codec, producer_name
+from status_store.errors import ViewError
+from status_store.fold import TaskRow
+from status_store.view import StatusView
+
+log = logging.getLogger(__name__)
+
+
+def original_key(task_id: str) -> str:
+    """Where an uploaded original lives: a function of the task id alone."""
+    return f"originals/{task_id}"
+
+
+class Ingress:
+    """Long-lived clients of one API process, shared by its request threads."""
+
+    def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
+        self.settings = settings
+        self.codec = codec or default_codec()
+        self.store = ObjectStore(settings)
+        self.producer = make_producer(settings, "producer_api")
+        self.producer_id = producer_name("producer_api")
+        self._watermarks: Consumer | None = None
+
+    def open_view(self) -> StatusView:
+        return StatusView(self.settings.view_path)
+
+    def submit(self, order: ResizeOrder, data: bytes, info: ImageInfo) -> ResizeRequested:
+        """Store the original and emit ResizeRequested; returns only after Kafka acknowledged it."""
+        task_id = str(uuid.uuid4())
+        key = original_key(task_id)
+        self.store.put(key, data, info.content_type)
+        request = ResizeRequested(
+            task_id=task_id,
+            producer=self.producer_id,
+            source=ObjectRef(self.store.bucket, key),
+            width=order.width,
+            height=order.height,
+            mode=order.mode,
+            format=order.format,
+            content_type=info.content_type,
+        )
+        try:
+            produce_and_wait(
+                self.producer, self.settings.requests_topic, task_id, self.codec.encode(request),
+                self.settings.produce_timeout_seconds,
+            )
+        except BrokerUnavailable:
+            # No event, no task: the original must not stay behind either.
+            try:
+                self.store.delete(key)
+            except ImageServiceError:
+                log.warning("could not remove original of refused task", extra={"task_id": task_id})
+            raise
+        return request
+
+    def record_locally(self, request: ResizeRequested) -> None:
+        """Fold the acknowledged request into this host's view now, so status never 404s here.
+
+        The projector folds the same event later; the fold is idempotent.
+        """
+        try:
+            with self.open_view() as view:
+                view.apply([request])
+        except ImageServiceError:
+            log.warning("local view not updated; the projector will catch up", extra={"task_id": request.task_id})
+
+    def _requests_log_end(self) -> dict[tuple[str, int], int]:
+        if self._watermarks is None:
+            self._watermarks = make_consumer(self.settings, "producer-api-watermarks", "producer_api")
+        topic = self.settings.requests_topic
+        try:
+            return {(topic, p): high for p, high in high_watermarks(self._watermarks, topic, timeout=2).items()}
+        except Exception as e:  # noqa: BLE001 - any client error means we cannot know the log end
+            raise BrokerUnavailable(f"cannot read the log end of {topic}: {e}") from e
+
+    def find_task(self, task_id: str) -> TaskRow | None:
+        """The task's row; for an id not in the view yet, first wait for the view to reach the log end.
+
+        A task accepted by any replica is in the requests topic before its 202,
+        so once this view has folded the topic up to its current end, a missing
+        row means an unknown id. A view that cannot catch up in time is a 503.
+        """
+        with self.open_view() as view:
+            row = view.get(task_id)
+            if row is not None:
+                return row
+            log_end = self._requests_log_end()
+            deadline = time.monotonic() + self.settings.view_catch_up_seconds
+            while True:
+                applied = view.offsets()
+                if all(applied.get(tp, 0) >= high for tp, high in log_end.items()):
+                    return view.get(task_id)
+                if time.monotonic() > deadline:
+                    raise ViewError("the status view is behind the log; retry shortly")
+                time.sleep(0.02)
+                row = view.get(task_id)
+                if row is not None:
+                    return row
+
+    def close(self) -> None:
+        self.producer.flush(5)
+        if self._watermarks is not None:
+            self._watermarks.close()

@@ -1,0 +1,47 @@
+"""GET /api/v1/status/<id>: the Celery-era state vocabulary plus the task's details."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, url_for
+
+from producer_api.lookup import task_or_404
+from status_store.fold import SUCCESS, TaskRow
+
+bp = Blueprint("status", __name__, url_prefix="/api/v1/status")
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def status_body(row: TaskRow) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task_id": row.task_id,
+        "status": row.state,
+        "attempts": row.attempts,
+        "created_at": _time(row.created_at),
+        "started_at": _time(row.started_at),
+        "finished_at": _time(row.finished_at),
+        "request": {"width": row.width, "height": row.height, "mode": row.mode, "format": row.format},
+    }
+    if row.state == SUCCESS:
+        body["result"] = {
+            "url": url_for("images.task_result", task_id=row.task_id),
+            "content_type": row.result_content_type,
+            "width": row.result_width,
+            "height": row.result_height,
+            "size_bytes": row.result_size,
+            "source_width": row.source_width,
+            "source_height": row.source_height,
+        }
+    if row.error_code:
+        body["error"] = {"code": row.error_code, "message": row.error_message}
+    return body
+
+
+@bp.get("/<task_id>")
+def task_status(task_id: str) -> Response:
+    return jsonify(status_body(task_or_404(task_id)))

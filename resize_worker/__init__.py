@@ -1,0 +1,1 @@
+"""The resize worker role: the consumer loop and the pure resize engine."""

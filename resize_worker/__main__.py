@@ -1,0 +1,25 @@
+"""`resize-worker`: one consumer of the worker group; SIGTERM finishes the task in hand."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from common.kafka import ensure_topics
+from common.logs import configure_logging
+from common.settings import load_settings
+from resize_worker.worker import ResizeWorker
+
+
+def main() -> None:
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    ensure_topics(settings)
+    ResizeWorker(settings).run(stop)
+
+
+if __name__ == "__main__":
+    main()

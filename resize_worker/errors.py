@@ -1,0 +1,33 @@
+"""Why a resize cannot be done. Each class carries the stable error code clients see."""
+
+from common.errors import ImageServiceError
+
+
+class ResizeError(ImageServiceError):
+    """A permanent failure: retrying the same input gives the same answer."""
+
+    code = "resize_failed"
+
+
+class NotAnImage(ResizeError):
+    code = "not_an_image"
+
+
+class UnsupportedFormat(ResizeError):
+    code = "unsupported_format"
+
+
+class TooManyPixels(ResizeError):
+    code = "too_many_pixels"
+
+
+class CorruptImage(ResizeError):
+    code = "corrupt_image"
+
+
+class InvalidRequest(ResizeError):
+    code = "invalid_request"
+
+
+class SourceMissing(ResizeError):
+    code = "source_missing"

@@ -1,0 +1,76 @@
+"""What an upload really is, judged by its bytes (magic numbers and a header-only open)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from resize_worker.errors import CorruptImage, NotAnImage, TooManyPixels, UnsupportedFormat
+
+# Magic numbers of the formats accepted, checked before Pillow sees the bytes,
+# so a file name or a client's Content-Type is never trusted.
+_SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
+    (b"\xff\xd8\xff", 0, "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
+    (b"GIF87a", 0, "GIF"),
+    (b"GIF89a", 0, "GIF"),
+    (b"WEBP", 8, "WEBP"),
+    (b"II*\x00", 0, "TIFF"),
+    (b"MM\x00*", 0, "TIFF"),
+    (b"BM", 0, "BMP"),
+)
+
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+}
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES[self.format]
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The format the magic number says, or None."""
+    for magic, offset, fmt in _SIGNATURES:
+        if data[offset : offset + len(magic)] == magic:
+            if fmt == "WEBP" and data[:4] != b"RIFF":
+                continue
+            return fmt
+    return None
+
+
+def probe(data: bytes, max_pixels: int) -> ImageInfo:
+    """Check format and pixel budget from the header alone; decode nothing."""
+    sniffed = sniff_format(data)
+    if sniffed is None:
+        raise NotAnImage("the bytes are not a JPEG, PNG, GIF, WebP, TIFF or BMP image")
+    try:
+        with Image.open(io.BytesIO(data), formats=[sniffed]) as image:
+            width, height = image.size
+    except UnidentifiedImageError as e:
+        raise CorruptImage(f"{sniffed} header cannot be read") from e
+    except Image.DecompressionBombError as e:
+        raise TooManyPixels(str(e)) from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise CorruptImage(f"{sniffed} header is damaged: {e}") from e
+    if sniffed not in CONTENT_TYPES:
+        raise UnsupportedFormat(sniffed)
+    if width * height > max_pixels:
+        raise TooManyPixels(f"{width}x{height} is over the budget of {max_pixels} pixels")
+    if width < 1 or height < 1:
+        raise CorruptImage(f"{width}x{height} has no pixels")
+    return ImageInfo(sniffed, width, height)

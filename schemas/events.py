@@ -1,0 +1,118 @@
+"""The events of the resize contract, as frozen dataclasses mirroring the `.avsc` files."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utc_now() -> datetime:
+    # Avro timestamp-micros keeps microseconds; nothing finer, so equality survives a round trip.
+    return datetime.now(UTC)
+
+
+def producer_name(component: str) -> str:
+    """`component@host`, the value of every event's `producer` field."""
+    return f"{component}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Where an object lives in the store."""
+
+    bucket: str
+    key: str
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """A resized image written to the store."""
+
+    bucket: str
+    key: str
+    content_type: str
+    width: int
+    height: int
+    size_bytes: int
+    etag: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Fields every event carries."""
+
+    schema_name: ClassVar[str] = ""
+    task_id: str
+    event_id: str = field(default_factory=new_event_id)
+    occurred_at: datetime = field(default_factory=utc_now)
+    producer: str = "unknown"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResizeRequested(Event):
+    schema_name: ClassVar[str] = "imgresize.events.ResizeRequested"
+    source: ObjectRef
+    width: int | None = None
+    height: int | None = None
+    mode: str = "fill"
+    format: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResizeStarted(Event):
+    schema_name: ClassVar[str] = "imgresize.events.ResizeStarted"
+    attempt: int = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResizeCompleted(Event):
+    schema_name: ClassVar[str] = "imgresize.events.ResizeCompleted"
+    attempt: int = 1
+    result: StoredImage
+    source_width: int
+    source_height: int
+    duration_ms: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResizeFailed(Event):
+    schema_name: ClassVar[str] = "imgresize.events.ResizeFailed"
+    attempt: int = 1
+    error_code: str
+    error_message: str
+    retriable: bool = False
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.schema_name: cls for cls in (ResizeRequested, ResizeStarted, ResizeCompleted, ResizeFailed)
+}
+
+_NESTED: dict[str, type[Any]] = {"source": ObjectRef, "result": StoredImage}
+
+
+def to_record(event: Event) -> dict[str, Any]:
+    """The Avro record (a plain dict) for an event."""
+    return dataclasses.asdict(event)
+
+
+def from_record(schema_name: str, record: dict[str, Any]) -> Event:
+    """The event for a record already resolved to this contract's reader schema."""
+    cls = EVENT_TYPES[schema_name]
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        value = record[f.name]
+        if f.name in _NESTED:
+            value = _NESTED[f.name](**value)
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        values[f.name] = value
+    return cls(**values)

@@ -1,0 +1,1 @@
+"""The status view: the pure fold, the SQLite view, the projector loop, rebuild-from-topic."""

@@ -1,0 +1,171 @@
+"""The projection as a pure fold: apply(row | None, event) -> row.
+
+The row is a function of the *set* of a task's events: every part of it is a
+maximum (or minimum) over a total order of events, so applying events in any
+order, any number of times, gives the same row, and a later lifecycle state
+never goes back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from functools import singledispatch
+
+from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted
+
+PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
+TERMINAL = frozenset({SUCCESS, FAILURE})
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """One task as the status endpoint shows it."""
+
+    task_id: str
+    state: str = PENDING
+    attempts: int = 0
+    # The request (the earliest ResizeRequested by time, then event id).
+    created_at: datetime | None = None
+    request_event_id: str | None = None
+    width: int | None = None
+    height: int | None = None
+    mode: str | None = None
+    format: str | None = None
+    source_bucket: str | None = None
+    source_key: str | None = None
+    # The first attempt's start.
+    started_at: datetime | None = None
+    started_event_id: str | None = None
+    # The event that decides the state: its place in the lifecycle order.
+    lifecycle_rank: int = -1
+    lifecycle_attempt: int = 0
+    lifecycle_at: datetime | None = None
+    lifecycle_event_id: str | None = None
+    finished_at: datetime | None = None
+    # Outcome.
+    result_bucket: str | None = None
+    result_key: str | None = None
+    result_content_type: str | None = None
+    result_width: int | None = None
+    result_height: int | None = None
+    result_size: int | None = None
+    result_etag: str | None = None
+    source_width: int | None = None
+    source_height: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+# Rank within an attempt; terminal events outrank any non-terminal one.
+_RANK = {PENDING: 0, STARTED: 1, RETRY: 2, SUCCESS: 3, FAILURE: 3}
+
+
+def _lifecycle_key(terminal: bool, attempt: int, rank: int, at: datetime | None, event_id: str | None) -> tuple:  # type: ignore[type-arg]
+    return (terminal, attempt, rank, at.isoformat() if at else "", event_id or "")
+
+
+def _row_key(row: TaskRow) -> tuple:  # type: ignore[type-arg]
+    return _lifecycle_key(row.state in TERMINAL, row.lifecycle_attempt, row.lifecycle_rank, row.lifecycle_at, row.lifecycle_event_id)
+
+
+def _state_of(event: Event) -> tuple[str, int]:
+    """The state an event stands for, and the attempt it belongs to."""
+    if isinstance(event, ResizeRequested):
+        return PENDING, 0
+    if isinstance(event, ResizeStarted):
+        return STARTED, event.attempt
+    if isinstance(event, ResizeCompleted):
+        return SUCCESS, event.attempt
+    if isinstance(event, ResizeFailed):
+        return (RETRY if event.retriable else FAILURE), event.attempt
+    raise TypeError(f"no fold for {type(event).__name__}")
+
+
+def _outcome_fields(event: Event) -> dict[str, object]:
+    """What the deciding event says about the result or the error (cleared otherwise)."""
+    cleared: dict[str, object] = {
+        "result_bucket": None, "result_key": None, "result_content_type": None,
+        "result_width": None, "result_height": None, "result_size": None, "result_etag": None,
+        "source_width": None, "source_height": None, "error_code": None, "error_message": None,
+        "finished_at": None,
+    }
+    if isinstance(event, ResizeCompleted):
+        r = event.result
+        cleared.update(
+            result_bucket=r.bucket, result_key=r.key, result_content_type=r.content_type,
+            result_width=r.width, result_height=r.height, result_size=r.size_bytes, result_etag=r.etag,
+            source_width=event.source_width, source_height=event.source_height,
+            finished_at=event.occurred_at,
+        )
+    elif isinstance(event, ResizeFailed):
+        cleared.update(error_code=event.error_code, error_message=event.error_message)
+        if not event.retriable:
+            cleared["finished_at"] = event.occurred_at
+    return cleared
+
+
+def _apply_lifecycle(row: TaskRow, event: Event) -> TaskRow:
+    state, attempt = _state_of(event)
+    key = _lifecycle_key(state in TERMINAL, attempt, _RANK[state], event.occurred_at, event.event_id)
+    row = dataclasses.replace(row, attempts=max(row.attempts, attempt))
+    if key <= _row_key(row):
+        return row
+    return dataclasses.replace(
+        row,
+        state=state,
+        lifecycle_rank=_RANK[state],
+        lifecycle_attempt=attempt,
+        lifecycle_at=event.occurred_at,
+        lifecycle_event_id=event.event_id,
+        **_outcome_fields(event),  # type: ignore[arg-type]
+    )
+
+
+def _earlier(at: datetime, event_id: str, than_at: datetime | None, than_id: str | None) -> bool:
+    return than_at is None or (at.isoformat(), event_id) < (than_at.isoformat(), than_id or "")
+
+
+@singledispatch
+def _apply_specific(event: Event, row: TaskRow) -> TaskRow:
+    return row
+
+
+@_apply_specific.register
+def _(event: ResizeRequested, row: TaskRow) -> TaskRow:
+    if not _earlier(event.occurred_at, event.event_id, row.created_at, row.request_event_id):
+        return row
+    return dataclasses.replace(
+        row,
+        created_at=event.occurred_at,
+        request_event_id=event.event_id,
+        width=event.width,
+        height=event.height,
+        mode=event.mode,
+        format=event.format,
+        source_bucket=event.source.bucket,
+        source_key=event.source.key,
+    )
+
+
+@_apply_specific.register
+def _(event: ResizeStarted, row: TaskRow) -> TaskRow:
+    if not _earlier(event.occurred_at, event.event_id, row.started_at, row.started_event_id):
+        return row
+    return dataclasses.replace(row, started_at=event.occurred_at, started_event_id=event.event_id)
+
+
+def apply(row: TaskRow | None, event: Event) -> TaskRow:
+    """Fold one event into a task's row. Idempotent, commutative, monotonic."""
+    if row is None:
+        row = TaskRow(task_id=event.task_id)
+    elif row.task_id != event.task_id:
+        raise ValueError(f"event for {event.task_id} applied to row {row.task_id}")
+    return _apply_lifecycle(_apply_specific(event, row), event)
+
+
+def fold(events: list[Event], row: TaskRow | None = None) -> TaskRow | None:
+    for event in events:
+        row = apply(row, event)
+    return row

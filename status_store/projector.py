@@ -1,0 +1,117 @@
+"""The projector loop: consume both topics, fold into the view, resume from the view's offsets."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
+
+from common.dead_letter import send_to_dead_letter
+from common.kafka import high_watermarks, make_consumer, make_producer
+from common.settings import Settings
+from schemas import Codec, SerializationError, default_codec
+from schemas.events import Event
+from status_store.view import StatusView
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+
+
+class Projector:
+    """Folds every event of the requests and results topics into one SQLite view.
+
+    Partitions are assigned by hand, not by a consumer group: every API host
+    keeps its own view, and its position lives in the view itself, written in
+    the same transaction as the rows.
+    """
+
+    def __init__(self, settings: Settings, view_path: Path | None = None, codec: Codec | None = None) -> None:
+        self.settings = settings
+        self.view_path = view_path or settings.view_path
+        self.codec = codec or default_codec()
+        self.topics = (settings.requests_topic, settings.results_topic)
+        self._consumer = make_consumer(
+            settings,
+            group_id=f"status-projector-{uuid.uuid4()}",
+            client_id="status-projector",
+            **{"enable.auto.commit": False},
+        )
+        self._producer = make_producer(settings, "status-projector")
+        self.applied = 0
+
+    def _assign(self, view: StatusView) -> None:
+        stored = view.offsets()
+        assignment = []
+        for topic in self.topics:
+            metadata = self._consumer.list_topics(topic, timeout=10)
+            for partition in metadata.topics[topic].partitions:
+                offset = stored.get((topic, partition), OFFSET_BEGINNING)
+                assignment.append(TopicPartition(topic, partition, offset))
+        self._consumer.assign(assignment)
+
+    def _decode(self, msg: Message) -> Event | None:
+        try:
+            return self.codec.decode(msg.value())
+        except SerializationError as e:
+            # Result records have no other owner: this projector dead-letters them.
+            # Bad requests are the workers' to dead-letter; skipping them here is enough.
+            if msg.topic() == self.settings.results_topic:
+                send_to_dead_letter(self._producer, self.settings, msg, str(e), "status-projector")
+            else:
+                log.warning("skipped undecodable request record", extra={"offset": msg.offset(), "error": str(e)})
+            return None
+
+    def _apply(self, view: StatusView, messages: list[Message], generation: str) -> bool:
+        events: list[Event] = []
+        offsets: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            if msg.error():
+                if msg.error().code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error: %s", msg.error())
+                continue
+            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+            event = self._decode(msg)
+            if event is not None:
+                events.append(event)
+        applied = view.apply(events, offsets, generation)
+        if applied:
+            self.applied += len(events)
+        return applied
+
+    def _caught_up(self, view: StatusView, targets: dict[tuple[str, int], int]) -> bool:
+        stored = view.offsets()
+        return all(stored.get(tp, 0) >= high for tp, high in targets.items())
+
+    def run(self, stop: threading.Event | None = None, until_caught_up: bool = False) -> int:
+        """Project until `stop` is set, or until the log ends seen at start. Returns events applied."""
+        stop = stop or threading.Event()
+        view = StatusView(self.view_path)
+        targets = {
+            (topic, partition): high
+            for topic in self.topics
+            for partition, high in high_watermarks(self._consumer, topic).items()
+        }
+        try:
+            generation = view.generation()
+            self._assign(view)
+            while not stop.is_set():
+                if until_caught_up and self._caught_up(view, targets):
+                    break
+                messages = self._consumer.consume(BATCH_SIZE, timeout=0.2)
+                if not messages:
+                    continue
+                if not self._apply(view, messages, generation):
+                    log.info("view was replaced; resuming from its offsets")
+                    generation = view.generation()
+                    self._assign(view)
+        finally:
+            view.close()
+        return self.applied
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._producer.flush(5)

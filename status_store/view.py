@@ -1,0 +1,163 @@
+"""The SQLite read model: task rows plus the Kafka offsets they reflect, written together."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from schemas.events import Event
+from status_store.errors import ViewError
+from status_store.fold import TaskRow, apply
+
+_FIELDS = [f.name for f in dataclasses.fields(TaskRow)]
+_DATETIMES = {f.name for f in dataclasses.fields(TaskRow) if "datetime" in str(f.type)}
+_INTS = {f.name for f in dataclasses.fields(TaskRow) if str(f.type).startswith("int")}
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    {", ".join(f"{name} {'INTEGER' if name in _INTS else 'TEXT'}" for name in _FIELDS[1:])}
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS applied_offsets (
+    topic TEXT NOT NULL,
+    partition INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    PRIMARY KEY (topic, partition)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+TopicPartition = tuple[str, int]
+
+
+def _to_sql(name: str, value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _from_sql(name: str, value: object) -> object:
+    if value is not None and name in _DATETIMES:
+        return datetime.fromisoformat(str(value))
+    return value
+
+
+def _row(record: sqlite3.Row) -> TaskRow:
+    return TaskRow(**{name: _from_sql(name, record[name]) for name in _FIELDS})
+
+
+class StatusView:
+    """One SQLite file in WAL mode. Cheap to open: one per thread or request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),)
+            )
+        except sqlite3.Error as e:
+            raise ViewError(f"cannot open status view {path}: {e}") from e
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StatusView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise ViewError(f"status view write failed: {e}") from e
+
+    def get(self, task_id: str) -> TaskRow | None:
+        record = self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return _row(record) if record else None
+
+    def generation(self) -> str:
+        """Changes when the whole view is replaced (rebuild), so a projector knows to re-seek."""
+        return str(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
+
+    def offsets(self) -> dict[TopicPartition, int]:
+        """The next offset to read per (topic, partition): where a projector resumes."""
+        rows = self._db.execute("SELECT topic, partition, next_offset FROM applied_offsets")
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    def apply(
+        self,
+        events: Iterable[Event],
+        offsets: dict[TopicPartition, int] | None = None,
+        generation: str | None = None,
+    ) -> bool:
+        """Fold events into their rows and record `offsets`, in one transaction.
+
+        With `generation`, nothing is written (and False returned) if the view
+        was replaced since the caller read its offsets.
+        """
+        events = list(events)
+        with self._transaction() as db:
+            if generation is not None and self.generation() != generation:
+                return False
+            rows: dict[str, TaskRow | None] = {}
+            for event in events:
+                if event.task_id not in rows:
+                    rows[event.task_id] = self.get(event.task_id)
+                rows[event.task_id] = apply(rows[event.task_id], event)
+            placeholders = ", ".join("?" for _ in _FIELDS)
+            db.executemany(
+                f"INSERT OR REPLACE INTO tasks ({', '.join(_FIELDS)}) VALUES ({placeholders})",
+                [
+                    tuple(_to_sql(name, getattr(row, name)) for name in _FIELDS)
+                    for row in rows.values()
+                    if row is not None
+                ],
+            )
+            db.executemany(
+                "INSERT INTO applied_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic, partition) DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
+                [(topic, partition, offset) for (topic, partition), offset in (offsets or {}).items()],
+            )
+        return True
+
+    def task_table_dump(self) -> str:
+        """The task table as SQL text, ordered by key: equal views give equal dumps."""
+        lines = []
+        for record in self._db.execute(f"SELECT {', '.join(_FIELDS)} FROM tasks ORDER BY task_id"):
+            lines.append(repr(tuple(record)))
+        return "\n".join(lines)
+
+    def replace_with(self, other: Path) -> None:
+        """Copy another view file over this one atomically (SQLite backup), with a new generation."""
+        source = sqlite3.connect(other)
+        try:
+            source.backup(self._db)
+        finally:
+            source.close()
+        with self._transaction() as db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(uuid.uuid4()),))
+
+    def count(self, state: str | None = None) -> int:
+        if state is None:
+            return int(self._db.execute("SELECT count(*) FROM tasks").fetchone()[0])
+        return int(self._db.execute("SELECT count(*) FROM tasks WHERE state = ?", (state,)).fetchone()[0])

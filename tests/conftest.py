@@ -1,0 +1,77 @@
+"""Session-wide fixtures: real Kafka and S3, fresh names per test."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import settings as hypothesis_settings
+
+from common.kafka import ensure_topics
+from common.settings import Settings
+from common.store import ObjectStore
+from local_infra.stack import Infrastructure, provide
+
+ROOT = Path(__file__).resolve().parent.parent
+hypothesis_settings.register_profile("ci", max_examples=200, deadline=None)
+hypothesis_settings.load_profile("ci")
+
+
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    # A terminated test run still runs fixture finalizers, so every server stops by PID.
+    raise KeyboardInterrupt
+
+
+signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+
+
+@pytest.fixture(scope="session")
+def infrastructure() -> Iterator[Infrastructure]:
+    """A real broker and S3 server for the whole session (given addresses win)."""
+    run_dir = os.environ.get("LOCAL_INFRA_RUN_DIR")
+    with tempfile.TemporaryDirectory(prefix="imgresize-test.", dir=run_dir) as tmp:
+        with provide(Path(tmp), ROOT / ".cache") as infra:
+            yield infra
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on the real infrastructure with this test's own topics, group, bucket and view."""
+    suffix = uuid.uuid4().hex[:10]
+    defaults = {
+        "kafka_bootstrap_servers": infrastructure.kafka_bootstrap_servers,
+        "s3_endpoint": infrastructure.s3_endpoint,
+        "s3_access_key": infrastructure.s3_access_key,
+        "s3_secret_key": infrastructure.s3_secret_key,
+        "s3_bucket": f"bucket-{suffix}",
+        "requests_topic": f"requests-{suffix}",
+        "results_topic": f"results-{suffix}",
+        "dead_letter_topic": f"dead-letter-{suffix}",
+        "worker_group": f"workers-{suffix}",
+        "view_path": tmp_path / "view.sqlite3",
+        "topic_partitions": 3,
+        "retry_backoff_seconds": 0.05,
+    }
+
+    def make(**overrides: object) -> Settings:
+        return Settings(**{**defaults, **overrides})  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def settings(settings_factory: Callable[..., Settings]) -> Settings:
+    """Provisioned settings: topics and bucket exist."""
+    made = settings_factory()
+    ensure_topics(made)
+    ObjectStore(made).ensure_bucket()
+    return made
