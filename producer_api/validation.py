@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -12,6 +13,9 @@ from resize_worker.engine import OUTPUT_FORMATS
 from resize_worker.errors import ResizeError
 from resize_worker.geometry import MODES
 from resize_worker.probe import ImageInfo, probe
+
+
+_ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,8 @@ def _dimension(form: Mapping[str, str], name: str, maximum: int) -> int | None:
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
-    if not text.isdigit():
+    # ASCII digits only: str.isdigit() and int() also accept other scripts' digits.
+    if not _ASCII_INTEGER.fullmatch(text):
         raise ApiError(422, "invalid_dimension", f"{name} must be an integer between 1 and {maximum}")
     value = int(text)
     if not 1 <= value <= maximum:

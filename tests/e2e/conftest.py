@@ -1,0 +1,129 @@
+"""The whole pipeline on real Kafka, S3 and SQLite: HTTP server, workers and projector."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from common.kafka import ensure_topics
+from common.settings import Settings
+from common.store import ObjectStore
+from producer_api import create_app
+from resize_worker.worker import ResizeWorker
+from status_store.projector import Projector
+
+TERMINAL = {"SUCCESS", "FAILURE"}
+
+
+def jpeg_bytes(width: int = 640, height: int = 480, color: tuple[int, int, int] = (200, 40, 40)) -> bytes:
+    image = Image.new("RGB", (width, height), color)
+    # A gradient, so resizes have real content to get wrong.
+    for x in range(0, width, 8):
+        image.paste((x % 256, 80, 255 - x % 256), (x, 0, x + 4, height))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+@dataclass
+class Pipeline:
+    settings: Settings
+    base_url: str
+    stop: threading.Event
+    threads: list[threading.Thread] = field(default_factory=list)
+    servers: list[BaseWSGIServer] = field(default_factory=list)
+    closers: list[Callable[[], None]] = field(default_factory=list)
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}{path}"
+
+    def submit(self, data: bytes, filename: str = "image.jpg", **fields: Any) -> requests.Response:
+        form = {k: str(v) for k, v in fields.items()}
+        return self.session.post(
+            self.url("/api/v1/images/resize"), files={"file": (filename, data)}, data=form, timeout=30
+        )
+
+    def status(self, task_id: str, base_url: str | None = None) -> requests.Response:
+        return self.session.get(f"{base_url or self.base_url}/api/v1/status/{task_id}", timeout=30)
+
+    def wait_terminal(self, task_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            response = self.status(task_id)
+            assert response.status_code == 200, response.text
+            body = response.json()
+            if body["status"] in TERMINAL:
+                return body  # type: ignore[no-any-return]
+            time.sleep(0.05)
+        raise AssertionError(f"task {task_id} not finished in {timeout}s: {body}")
+
+    def serve_api(self, settings: Settings) -> str:
+        """Another API replica (own view file) on its own port; returns its base URL."""
+        app = create_app(settings)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.servers.append(server)
+        self._spawn(server.serve_forever, "api")
+        self.closers.append(app.extensions["ingress"].close)
+        return f"http://127.0.0.1:{server.server_port}"
+
+    def start_projector(self, settings: Settings) -> None:
+        projector = Projector(settings)
+        self._spawn(lambda: projector.run(self.stop), "projector")
+        self.closers.append(projector.close)
+
+    def start_worker(self) -> None:
+        worker = ResizeWorker(self.settings)
+        self._spawn(lambda: worker.run(self.stop), "worker")
+
+    def _spawn(self, target: Callable[[], object], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for server in self.servers:
+            server.shutdown()
+        for thread in self.threads:
+            thread.join(timeout=30)
+        for close in self.closers:
+            close()
+        for server in self.servers:
+            server.server_close()
+        self.session.close()
+
+
+@pytest.fixture
+def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Pipeline]]:
+    started: list[Pipeline] = []
+
+    def start(workers: int = 1, **overrides: Any) -> Pipeline:
+        settings = settings_factory(**overrides)
+        ensure_topics(settings)
+        ObjectStore(settings).ensure_bucket()
+        pipeline = Pipeline(settings=settings, base_url="", stop=threading.Event())
+        started.append(pipeline)
+        pipeline.base_url = pipeline.serve_api(settings)
+        pipeline.start_projector(settings)
+        for _ in range(workers):
+            pipeline.start_worker()
+        return pipeline
+
+    yield start
+    for pipeline in started:
+        pipeline.shutdown()
+
+
+@pytest.fixture
+def pipeline(pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
+    return pipeline_factory()

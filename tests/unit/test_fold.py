@@ -1,0 +1,100 @@
+"""The fold is idempotent, order-insensitive and never moves a task backwards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from schemas import ObjectRef, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted, StoredImage
+from schemas.events import Event
+from status_store.fold import FAILURE, PENDING, RETRY, STARTED, SUCCESS, TaskRow, apply, fold
+
+TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def requested(t: float = 0) -> ResizeRequested:
+    return ResizeRequested(task_id=TASK, occurred_at=at(t), source=ObjectRef("b", f"originals/{TASK}"), width=10)
+
+
+def started(attempt: int, t: float) -> ResizeStarted:
+    return ResizeStarted(task_id=TASK, occurred_at=at(t), attempt=attempt)
+
+
+def failed(attempt: int, t: float, retriable: bool) -> ResizeFailed:
+    return ResizeFailed(
+        task_id=TASK, occurred_at=at(t), attempt=attempt, error_code="store_unavailable",
+        error_message="down", retriable=retriable,
+    )
+
+
+def completed(attempt: int, t: float) -> ResizeCompleted:
+    return ResizeCompleted(
+        task_id=TASK, occurred_at=at(t), attempt=attempt,
+        result=StoredImage("b", f"results/{TASK}", "image/jpeg", 10, 10, 99, "etag"),
+        source_width=100, source_height=100, duration_ms=5,
+    )
+
+
+# A full history: two failed attempts, then success on the third.
+HISTORY: list[Event] = [
+    requested(0), started(1, 1), failed(1, 2, True), started(2, 3), failed(2, 4, True), started(3, 5), completed(3, 6),
+]
+
+
+def test_history_in_order_ends_in_success_with_its_details() -> None:
+    row = fold(HISTORY)
+    assert row is not None
+    assert row.state == SUCCESS
+    assert row.attempts == 3
+    assert row.created_at == at(0) and row.started_at == at(1) and row.finished_at == at(6)
+    assert row.result_key == f"results/{TASK}" and row.result_size == 99
+    assert row.error_code is None
+
+
+def test_each_prefix_gives_the_expected_state() -> None:
+    states = [fold(HISTORY[: i + 1]).state for i in range(len(HISTORY))]  # type: ignore[union-attr]
+    assert states == [PENDING, STARTED, RETRY, STARTED, RETRY, STARTED, SUCCESS]
+
+
+def test_final_failure_keeps_the_error() -> None:
+    row = fold([requested(), started(1, 1), failed(1, 2, False)])
+    assert row is not None and row.state == FAILURE
+    assert row.error_code == "store_unavailable" and row.finished_at == at(2)
+
+
+@given(st.permutations(HISTORY), st.lists(st.sampled_from(HISTORY), max_size=10))
+def test_any_order_and_any_duplicates_give_the_same_row(order: list[Event], duplicates: list[Event]) -> None:
+    assert fold(order + duplicates) == fold(HISTORY)
+
+
+@given(st.permutations(HISTORY))
+def test_state_never_goes_back(order: list[Event]) -> None:
+    rank = {PENDING: 0, STARTED: 1, RETRY: 1, SUCCESS: 2, FAILURE: 2}
+    row: TaskRow | None = None
+    seen_terminal = False
+    for event in order:
+        row = apply(row, event)
+        if seen_terminal:
+            assert row.state == SUCCESS
+        seen_terminal = seen_terminal or rank[row.state] == 2
+
+
+def test_late_request_does_not_reset_a_finished_task() -> None:
+    row = fold([completed(1, 5), requested(0)])
+    assert row is not None and row.state == SUCCESS and row.width == 10
+
+
+def test_event_for_another_task_is_refused() -> None:
+    other = ResizeStarted(task_id="5f0c7d3e-8a0b-4c6e-9b1f-2a3d4e5f6a7b", attempt=1)
+    try:
+        apply(fold([requested()]), other)
+    except ValueError:
+        return
+    raise AssertionError("applied an event to the wrong task")

@@ -1,0 +1,82 @@
+"""Form validation is by value and content, never by file name."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+from werkzeug.datastructures import FileStorage
+
+from producer_api.errors import ApiError
+from producer_api.validation import ResizeOrder, parse_order, read_image
+
+
+@pytest.mark.parametrize(
+    ("form", "order"),
+    [
+        ({"width": "200", "height": "100"}, ResizeOrder(200, 100, "fill", None)),
+        ({"width": " 1 ", "height": "10000"}, ResizeOrder(1, 10000, "fill", None)),
+        ({"width": "50"}, ResizeOrder(50, None, "fill", None)),
+        ({"height": "50", "mode": "FIT", "format": "jpg"}, ResizeOrder(None, 50, "fit", "jpeg")),
+        ({"width": "5", "height": "", "mode": "stretch", "format": "webp"}, ResizeOrder(5, None, "stretch", "webp")),
+    ],
+)
+def test_valid_forms(form: dict[str, str], order: ResizeOrder) -> None:
+    assert parse_order(form, 10_000) == order
+
+
+@pytest.mark.parametrize(
+    ("form", "code"),
+    [
+        ({"width": "0"}, "invalid_dimension"),
+        ({"width": "10001"}, "invalid_dimension"),
+        ({"width": "-1"}, "invalid_dimension"),
+        ({"width": "1e3"}, "invalid_dimension"),
+        ({"width": "12.0"}, "invalid_dimension"),
+        ({"height": "x"}, "invalid_dimension"),
+        ({"width": "٣"}, "invalid_dimension"),
+        ({}, "missing_dimension"),
+        ({"width": "10", "mode": "crop"}, "invalid_mode"),
+        ({"width": "10", "format": "tiff"}, "invalid_format"),
+    ],
+)
+def test_invalid_forms(form: dict[str, str], code: str) -> None:
+    with pytest.raises(ApiError) as error:
+        parse_order(form, 10_000)
+    assert error.value.status == 422
+    assert error.value.code == code
+
+
+def _upload(data: bytes, name: str) -> dict[str, FileStorage]:
+    return {"file": FileStorage(io.BytesIO(data), filename=name, content_type="image/jpeg")}
+
+
+def test_content_decides_not_the_name() -> None:
+    png = io.BytesIO()
+    Image.new("RGB", (30, 20)).save(png, "PNG")
+    data, info = read_image(_upload(png.getvalue(), "holiday.jpg"), 1_000_000)
+    assert info.format == "PNG" and (info.width, info.height) == (30, 20)
+    assert data == png.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"plain text pretending" * 5, "not_an_image"),
+        (b"\xff\xd8\xff" + b"\x00" * 40, "corrupt_image"),
+        (b"", "empty_file"),
+    ],
+)
+def test_bad_uploads(data: bytes, code: str) -> None:
+    with pytest.raises(ApiError) as error:
+        read_image(_upload(data, "x.jpg"), 1_000_000)
+    assert error.value.code == code
+
+
+def test_pixel_budget_is_checked_from_the_header() -> None:
+    big = io.BytesIO()
+    Image.new("L", (2000, 2000)).save(big, "PNG")
+    with pytest.raises(ApiError) as error:
+        read_image(_upload(big.getvalue(), "big.png"), 1_000_000)
+    assert error.value.code == "too_many_pixels"
