@@ -114,6 +114,16 @@ def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
     )
 
 
+def _previous_ports(config: Path) -> dict[str, int]:
+    if not config.exists():
+        return {}
+    for line in config.read_text().splitlines():
+        if line.startswith("listeners="):
+            plain, controller = line.removeprefix("listeners=").split(",")
+            return {"port": int(plain.rsplit(":", 1)[1]), "controller": int(controller.rsplit(":", 1)[1])}
+    return {}
+
+
 def _java(classpath: str, main: str, *args: str, heap: str) -> list[str]:
     return ["java", f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseSerialGC", "-cp", classpath, main, *args]
 
@@ -131,9 +141,11 @@ def start_kafka(
     lib_dir = ensure_jars(cache_dir)
     classpath = str(lib_dir / "*")
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    controller_port = free_port()
     config = data_dir / "server.properties"
+    # A formatted log dir records the controller's address: reuse the ports it was made with.
+    previous = _previous_ports(config)
+    port = port or previous.get("port") or free_port()
+    controller_port = previous.get("controller") or free_port()
     config.write_text(_server_properties(data_dir, port, controller_port))
     log4j = data_dir / "log4j2.properties"
     log4j.write_text(_LOG4J2.format(log_file=data_dir / "broker.log"))

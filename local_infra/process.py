@@ -15,7 +15,7 @@ from typing import IO
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # Linux only: the kernel sends SIGKILL to the child if the parent dies,
     # even by kill -9, so no broker or S3 server outlives an interrupted run.
     try:
@@ -61,7 +61,7 @@ class ManagedProcess:
             stdin=subprocess.DEVNULL,
             env=env,
             cwd=cwd,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
 
     @property

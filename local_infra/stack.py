@@ -77,7 +77,9 @@ def _report(name: str, address: str, seconds: float) -> None:
     print(f"[local_infra] {message}", flush=True)
 
 
-def _kafka(stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Mapping[str, str]) -> str:
+def _kafka(
+    stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Mapping[str, str], port: int | None
+) -> str:
     given = env.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
         return given
@@ -86,13 +88,13 @@ def _kafka(stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Map
 
         container = stack.enter_context(KafkaContainer().with_kraft())
         return str(container.get_bootstrap_server())
-    broker = start_kafka(run_dir / "kafka", cache_dir)
+    broker = start_kafka(run_dir / "kafka", cache_dir, port=port)
     stack.callback(broker.stop)
     _report("Kafka", broker.bootstrap_servers, broker.ready_seconds)
     return broker.bootstrap_servers
 
 
-def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str]) -> Infrastructure:
+def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str], port: int | None) -> Infrastructure:
     access_key = env.get("S3_ACCESS_KEY") or DEFAULT_ACCESS_KEY
     secret_key = env.get("S3_SECRET_KEY") or DEFAULT_SECRET_KEY
     given = env.get("S3_ENDPOINT")
@@ -103,17 +105,26 @@ def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str]) -> I
 
         minio = stack.enter_context(MinioContainer(access_key=access_key, secret_key=secret_key))
         return Infrastructure("", str(minio.get_config()["endpoint"]), access_key, secret_key)
-    server = start_s3(run_dir / "s3", access_key, secret_key)
+    server = start_s3(run_dir / "s3", access_key, secret_key, port=port)
     stack.callback(server.stop)
     _report("S3", server.endpoint, server.ready_seconds)
     return Infrastructure("", server.endpoint, access_key, secret_key)
 
 
 @contextlib.contextmanager
-def provide(run_dir: Path, cache_dir: Path, env: Mapping[str, str] | None = None) -> Iterator[Infrastructure]:
-    """Yield running infrastructure; everything started here is stopped on exit."""
+def provide(
+    run_dir: Path,
+    cache_dir: Path,
+    env: Mapping[str, str] | None = None,
+    kafka_port: int | None = None,
+    s3_port: int | None = None,
+) -> Iterator[Infrastructure]:
+    """Yield running infrastructure; everything started here is stopped on exit.
+
+    Ports default to free ones; a long-lived stack passes fixed ones.
+    """
     env = os.environ if env is None else env
     with contextlib.ExitStack() as stack:
-        bootstrap = _kafka(stack, run_dir, cache_dir, env)
-        s3 = _s3(stack, run_dir, env)
+        bootstrap = _kafka(stack, run_dir, cache_dir, env, kafka_port)
+        s3 = _s3(stack, run_dir, env, s3_port)
         yield dataclasses.replace(s3, kafka_bootstrap_servers=bootstrap)

@@ -1,0 +1,16 @@
+# One image for every role; docker-compose picks the command.
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+COPY pyproject.toml README.md ./
+COPY common common
+COPY schemas schemas
+COPY producer_api producer_api
+COPY resize_worker resize_worker
+COPY status_store status_store
+COPY local_infra local_infra
+RUN pip install .
+RUN useradd --system --uid 10001 app && mkdir -p /var/lib/imgresize && chown app /var/lib/imgresize
+USER app
+EXPOSE 8080
+CMD ["gunicorn", "--bind", "0.0.0.0:8080", "--workers", "2", "--threads", "8", "--worker-class", "gthread", "producer_api:wsgi_app()"]

