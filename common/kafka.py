@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -72,6 +72,24 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
         except KafkaException as e:
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise BrokerUnavailable(f"cannot create topic {topic}: {e}") from e
+    _wait_for_leaders(admin, [t.topic for t in wanted], timeout)
+
+
+def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> None:
+    """A new topic is usable once every partition has a leader."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=timeout)
+        if all(
+            topic in metadata.topics
+            and metadata.topics[topic].error is None
+            and metadata.topics[topic].partitions
+            and all(p.leader >= 0 for p in metadata.topics[topic].partitions.values())
+            for topic in topics
+        ):
+            return
+        time.sleep(0.1)
+    raise BrokerUnavailable(f"topics {topics} have no leaders after {timeout:.0f}s")
 
 
 def produce_and_wait(
@@ -114,13 +132,21 @@ def produce_and_wait(
 
 
 def high_watermarks(consumer: KafkaConsumer, topic: str, timeout: float = 5.0) -> dict[int, int]:
-    """The log-end offset of every partition of a topic."""
-    from confluent_kafka import TopicPartition
+    """The log-end offset of every partition of a topic.
 
-    metadata = consumer.list_topics(topic, timeout=timeout)
-    partitions = metadata.topics[topic].partitions
-    marks = {}
-    for partition in partitions:
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout, cached=False)
-        marks[partition] = high
-    return marks
+    Retried within `timeout`: right after a topic is created, or while a
+    leader moves, the broker briefly answers "not leader".
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            metadata = consumer.list_topics(topic, timeout=timeout)
+            marks = {}
+            for partition in metadata.topics[topic].partitions:
+                tp = TopicPartition(topic, partition)
+                marks[partition] = consumer.get_watermark_offsets(tp, timeout=timeout, cached=False)[1]
+            return marks
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

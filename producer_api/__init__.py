@@ -21,7 +21,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     service = Ingress(settings)
     app.extensions["ingress"] = service
-    atexit.register(service.close)
     register_error_handlers(app)
     app.register_blueprint(images.bp)
     app.register_blueprint(status.bp)
@@ -37,4 +36,6 @@ def wsgi_app() -> Flask:
     """The app as gunicorn serves it: settings and logging from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    atexit.register(app.extensions["ingress"].close)
+    return app

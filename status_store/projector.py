@@ -82,6 +82,13 @@ class Projector:
             self.applied += len(events)
         return applied
 
+    def _log_end(self) -> dict[tuple[str, int], int]:
+        return {
+            (topic, partition): high
+            for topic in self.topics
+            for partition, high in high_watermarks(self._consumer, topic, timeout=30).items()
+        }
+
     def _caught_up(self, view: StatusView, targets: dict[tuple[str, int], int]) -> bool:
         stored = view.offsets()
         return all(stored.get(tp, 0) >= high for tp, high in targets.items())
@@ -90,11 +97,7 @@ class Projector:
         """Project until `stop` is set, or until the log ends seen at start. Returns events applied."""
         stop = stop or threading.Event()
         view = StatusView(self.view_path)
-        targets = {
-            (topic, partition): high
-            for topic in self.topics
-            for partition, high in high_watermarks(self._consumer, topic).items()
-        }
+        targets = self._log_end() if until_caught_up else {}
         try:
             generation = view.generation()
             self._assign(view)

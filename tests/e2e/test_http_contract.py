@@ -7,9 +7,10 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 from PIL import Image
 
+from common.kafka import high_watermarks
 from common.store import ObjectStore
 from tests.e2e.conftest import Pipeline, jpeg_bytes
 
@@ -81,11 +82,7 @@ def test_wrong_method_is_json_405(pipeline: Pipeline) -> None:
 def _log_end(pipeline: Pipeline) -> int:
     consumer = Consumer({"bootstrap.servers": pipeline.settings.kafka_bootstrap_servers, "group.id": "probe"})
     try:
-        total = 0
-        topic = pipeline.settings.requests_topic
-        for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
-            total += consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)[1]
-        return total
+        return sum(high_watermarks(consumer, pipeline.settings.requests_topic, timeout=10).values())
     finally:
         consumer.close()
 
