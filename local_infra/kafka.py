@@ -63,14 +63,18 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     (work / "pom.xml").write_text(_POM.format(kafka=version, log4j=LOG4J_VERSION))
     if lib_dir.exists():
         shutil.rmtree(lib_dir)
-    subprocess.run(
+    # Maven's output is kept for a failure only: on success it is noise.
+    fetched = subprocess.run(
         [
             "mvn", "-q", "-B", "dependency:copy-dependencies",
             f"-DoutputDirectory={lib_dir}", "-DincludeScope=runtime",
         ],
         cwd=work,
-        check=True,
+        capture_output=True,
+        text=True,
     )
+    if fetched.returncode != 0:
+        raise RuntimeError(f"Maven could not fetch Kafka {version}:\n{fetched.stdout}\n{fetched.stderr}")
     marker.write_text(version)
     return lib_dir
 
