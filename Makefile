@@ -22,7 +22,7 @@ up: install
 	$(PY) -m local_infra.up
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install
+test: install lint
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -40,6 +40,7 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -6,15 +6,15 @@ import logging
 
 from confluent_kafka import Message, Producer
 
-from common.kafka import produce_and_wait
+from common.kafka import Headers, produce_and_wait
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def dead_letter_headers(msg: Message, error: str, component: str) -> list[tuple[str, bytes]]:
+def dead_letter_headers(msg: Message, error: str, component: str) -> Headers:
     """The original headers, plus the error and the record's source coordinates."""
-    headers = list(msg.headers() or [])
+    headers: Headers = list(msg.headers() or [])  # type: ignore[arg-type]
     headers += [
         ("dlq.error", error.encode()[:1000]),
         ("dlq.source.topic", str(msg.topic()).encode()),

@@ -7,8 +7,8 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.errors import BrokerUnavailable
@@ -16,7 +16,7 @@ from common.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 
 def _base(settings: Settings, client_id: str) -> dict[str, Any]:

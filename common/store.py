@@ -74,9 +74,7 @@ class ObjectStore:
     def put(self, key: str, data: bytes, content_type: str) -> str:
         """Store bytes under key, overwriting; returns the ETag."""
         try:
-            result = self._client.put_object(
-                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
-            )
+            result = self._client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
         except _FAILURES as e:
             raise _translate(e, key) from e
         return str(result.etag).strip('"')
@@ -101,7 +99,9 @@ class ObjectStore:
             info = self._client.stat_object(self.bucket, key)
         except _FAILURES as e:
             raise _translate(e, key) from e
-        return ObjectInfo(info.content_type or "application/octet-stream", str(info.etag).strip('"'), int(info.size or 0))
+        return ObjectInfo(
+            info.content_type or "application/octet-stream", str(info.etag).strip('"'), int(info.size or 0)
+        )
 
     def stream(self, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
         """The object's bytes in chunks, without holding it whole in memory."""

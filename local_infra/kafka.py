@@ -66,8 +66,12 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     # Maven's output is kept for a failure only: on success it is noise.
     fetched = subprocess.run(
         [
-            "mvn", "-q", "-B", "dependency:copy-dependencies",
-            f"-DoutputDirectory={lib_dir}", "-DincludeScope=runtime",
+            "mvn",
+            "-q",
+            "-B",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib_dir}",
+            "-DincludeScope=runtime",
         ],
         cwd=work,
         capture_output=True,
@@ -158,8 +162,17 @@ def start_kafka(
     if not (data_dir / "log" / "meta.properties").exists():
         subprocess.run(
             [
-                "java", log_opt, "-cp", classpath, "kafka.tools.StorageTool",
-                "format", "--standalone", "-t", str(uuid.uuid4()), "-c", str(config),
+                "java",
+                log_opt,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                str(uuid.uuid4()),
+                "-c",
+                str(config),
             ],
             check=True,
             stdout=subprocess.DEVNULL,

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -93,7 +93,7 @@ class ManagedProcess:
 
 
 def wait_until(
-    check: callable,  # type: ignore[valid-type]
+    check: Callable[[], bool],
     timeout: float,
     what: str,
     process: ManagedProcess | None = None,

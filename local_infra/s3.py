@@ -16,9 +16,17 @@ from local_infra.process import ManagedProcess, free_port, port_open, wait_until
 # Every listener weed mini opens, each given a free port so that two stacks (or
 # the API on 8080) never collide with SeaweedFS's fixed defaults.
 _PORT_FLAGS = (
-    "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
-    "filer.port", "filer.port.grpc", "s3.port.grpc", "s3.port.iceberg",
-    "s3.port.lance", "admin.port", "admin.port.grpc",
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "admin.port",
+    "admin.port.grpc",
 )
 
 
@@ -60,9 +68,14 @@ def start_s3(
     (data_dir / "data").mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     argv = [
-        weed_binary(), "mini",
-        f"-dir={data_dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        "-master.telemetry=false", "-webdav=false", "-admin.ui=false",
+        weed_binary(),
+        "mini",
+        f"-dir={data_dir / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-webdav=false",
+        "-admin.ui=false",
         f"-s3.port={port}",
         *(f"-{flag}={free_port()}" for flag in _PORT_FLAGS),
     ]

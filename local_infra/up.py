@@ -47,8 +47,12 @@ class Role:
 
     def start(self) -> None:
         self.popen = subprocess.Popen(
-            self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+            self.argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
         )
         self.started_at = time.monotonic()
         threading.Thread(target=self._pump, args=(self.popen,), daemon=True).start()
@@ -90,9 +94,20 @@ def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int) 
     api = Role(
         "api",
         [
-            str(bin_dir / "gunicorn"), "--bind", f"127.0.0.1:{api_port}", "--workers", str(api_processes),
-            "--threads", "8", "--worker-class", "gthread", "--graceful-timeout", "20",
-            "--access-logfile", "-", "producer_api:wsgi_app()",
+            str(bin_dir / "gunicorn"),
+            "--bind",
+            f"127.0.0.1:{api_port}",
+            "--workers",
+            str(api_processes),
+            "--threads",
+            "8",
+            "--worker-class",
+            "gthread",
+            "--graceful-timeout",
+            "20",
+            "--access-logfile",
+            "-",
+            "producer_api:wsgi_app()",
         ],
         env,
     )
@@ -126,7 +141,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = load_settings(**{k.lower(): v for k, v in infra.as_env().items()})
         ensure_topics(settings)
         ObjectStore(settings).ensure_bucket()
-        say("stack", f"Kafka {infra.kafka_bootstrap_servers}, S3 http://{infra.s3_endpoint} (bucket {settings.s3_bucket})")
+        say(
+            "stack",
+            f"Kafka {infra.kafka_bootstrap_servers}, S3 http://{infra.s3_endpoint} (bucket {settings.s3_bucket})",
+        )
         running = roles(env, args.workers, args.api_port, args.api_processes)
         for role in running:
             role.start()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
 
 from common.errors import ObjectNotFound
@@ -46,7 +48,7 @@ def task_result(task_id: str) -> Response:
     except ObjectNotFound as e:
         raise ApiError(404, "result_missing", "the result object is no longer in the store") from e
 
-    def body() -> object:
+    def body() -> Iterator[bytes]:
         yield first
         yield from chunks
 

@@ -58,7 +58,10 @@ class Ingress:
         )
         try:
             produce_and_wait(
-                self.producer, self.settings.requests_topic, task_id, self.codec.encode(request),
+                self.producer,
+                self.settings.requests_topic,
+                task_id,
+                self.codec.encode(request),
                 self.settings.produce_timeout_seconds,
             )
         except BrokerUnavailable:

@@ -14,7 +14,6 @@ from resize_worker.errors import ResizeError
 from resize_worker.geometry import MODES
 from resize_worker.probe import ImageInfo, probe
 
-
 _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 
 

@@ -118,15 +118,19 @@ def resize(
             image = _working_mode(image)
             # draft() may have shrunk the decoded image: map the crop box onto it.
             factor = image.width / oriented_w
-            crop = tuple(c * factor for c in target.crop)
-            resized = image.resize(target.scaled, Image.Resampling.LANCZOS, box=crop, reducing_gap=2.0)
+            left, top, right, bottom = (c * factor for c in target.crop)
+            resized = image.resize(
+                target.scaled, Image.Resampling.LANCZOS, box=(left, top, right, bottom), reducing_gap=2.0
+            )
     except Image.DecompressionBombError as e:
         raise TooManyPixels(str(e)) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise CorruptImage(f"{info.format} data cannot be decoded: {e}") from e
     if target.canvas != target.scaled:
         has_alpha = target_format in _ALPHA_FORMATS
-        canvas = Image.new("RGBA" if has_alpha else "RGB", target.canvas, (255, 255, 255, 0) if has_alpha else (255, 255, 255))
+        canvas = Image.new(
+            "RGBA" if has_alpha else "RGB", target.canvas, (255, 255, 255, 0) if has_alpha else (255, 255, 255)
+        )
         canvas.paste(resized, target.offset)
         resized = canvas
     encoded = _encode(resized, target_format, quality, icc)

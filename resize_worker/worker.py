@@ -71,7 +71,10 @@ class ResizeWorker:
             attempt += 1
             try:
                 produce_and_wait(
-                    self._producer, self.settings.results_topic, event.task_id, value,
+                    self._producer,
+                    self.settings.results_topic,
+                    event.task_id,
+                    value,
                     self.settings.produce_timeout_seconds,
                 )
                 return True
@@ -84,7 +87,11 @@ class ResizeWorker:
         started = time.monotonic()
         original = self._store(request.source.bucket).get(request.source.key)
         resized = resize(
-            original.data, request.width, request.height, request.mode, request.format,
+            original.data,
+            request.width,
+            request.height,
+            request.mode,
+            request.format,
             max_pixels=self.settings.max_pixels,
         )
         key = result_key(request.task_id)
@@ -95,8 +102,13 @@ class ResizeWorker:
             producer=self.producer_id,
             attempt=attempt,
             result=StoredImage(
-                bucket=store.bucket, key=key, content_type=resized.content_type,
-                width=resized.width, height=resized.height, size_bytes=len(resized.data), etag=etag,
+                bucket=store.bucket,
+                key=key,
+                content_type=resized.content_type,
+                width=resized.width,
+                height=resized.height,
+                size_bytes=len(resized.data),
+                etag=etag,
             ),
             source_width=resized.source_width,
             source_height=resized.source_height,
@@ -105,8 +117,12 @@ class ResizeWorker:
 
     def _failed(self, request: ResizeRequested, attempt: int, code: str, message: str, retriable: bool) -> ResizeFailed:
         return ResizeFailed(
-            task_id=request.task_id, producer=self.producer_id, attempt=attempt,
-            error_code=code, error_message=message[:1000], retriable=retriable,
+            task_id=request.task_id,
+            producer=self.producer_id,
+            attempt=attempt,
+            error_code=code,
+            error_message=message[:1000],
+            retriable=retriable,
         )
 
     def handle(self, request: ResizeRequested, stop: threading.Event) -> bool:
@@ -115,7 +131,9 @@ class ResizeWorker:
         attempt = 0
         while True:
             attempt += 1
-            self._emit(ResizeStarted(task_id=request.task_id, producer=self.producer_id, attempt=attempt), stop, wait=False)
+            self._emit(
+                ResizeStarted(task_id=request.task_id, producer=self.producer_id, attempt=attempt), stop, wait=False
+            )
             try:
                 outcome: Event = self._attempt(request, attempt)
                 log.info("resized", extra={**extra, "attempt": attempt})
@@ -130,7 +148,12 @@ class ResizeWorker:
                 log.exception("unexpected error", extra=extra)
                 outcome = self._failed(request, attempt, "internal_error", f"{type(e).__name__}: {e}", retriable=False)
             if isinstance(outcome, ResizeFailed):
-                log.warning("attempt failed: %s %s", outcome.error_code, outcome.error_message, extra={**extra, "attempt": attempt})
+                log.warning(
+                    "attempt failed: %s %s",
+                    outcome.error_code,
+                    outcome.error_message,
+                    extra={**extra, "attempt": attempt},
+                )
             if not self._emit(outcome, stop):
                 return False
             if not (isinstance(outcome, ResizeFailed) and outcome.retriable):
@@ -146,7 +169,9 @@ class ResizeWorker:
             send_to_dead_letter(self._producer, self.settings, msg, str(e), "resize_worker")
             return True
         if not isinstance(event, ResizeRequested):
-            send_to_dead_letter(self._producer, self.settings, msg, f"unexpected {type(event).__name__}", "resize_worker")
+            send_to_dead_letter(
+                self._producer, self.settings, msg, f"unexpected {type(event).__name__}", "resize_worker"
+            )
             return True
         return self.handle(event, stop)
 
@@ -158,9 +183,10 @@ class ResizeWorker:
                 msg = self._consumer.poll(0.5)
                 if msg is None:
                     continue
-                if msg.error():
-                    if msg.error().code() != KafkaError._PARTITION_EOF:
-                        log.warning("consume error: %s", msg.error())
+                error = msg.error()
+                if error is not None:
+                    if error.code() != KafkaError._PARTITION_EOF:
+                        log.warning("consume error: %s", error)
                     continue
                 try:
                     done = self._handle_message(msg, stop)

@@ -56,7 +56,7 @@ class Codec:
         self._readers = {name: fastavro.parse_schema(s) for name, s in readers.items()}
         self._fingerprints = {name: schema_fingerprint(s) for name, s in readers.items()}
         self._writers: dict[bytes, tuple[str, Any]] = {}
-        for name, schema in readers.items():
+        for name in readers:
             self._writers[self._fingerprints[name]] = (name, self._readers[name])
         for schema in extra_writer_schemas:
             name = f"{schema['namespace']}.{schema['name']}"

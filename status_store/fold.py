@@ -67,7 +67,9 @@ def _lifecycle_key(terminal: bool, attempt: int, rank: int, at: datetime | None,
 
 
 def _row_key(row: TaskRow) -> tuple:  # type: ignore[type-arg]
-    return _lifecycle_key(row.state in TERMINAL, row.lifecycle_attempt, row.lifecycle_rank, row.lifecycle_at, row.lifecycle_event_id)
+    return _lifecycle_key(
+        row.state in TERMINAL, row.lifecycle_attempt, row.lifecycle_rank, row.lifecycle_at, row.lifecycle_event_id
+    )
 
 
 def _state_of(event: Event) -> tuple[str, int]:
@@ -86,17 +88,31 @@ def _state_of(event: Event) -> tuple[str, int]:
 def _outcome_fields(event: Event) -> dict[str, object]:
     """What the deciding event says about the result or the error (cleared otherwise)."""
     cleared: dict[str, object] = {
-        "result_bucket": None, "result_key": None, "result_content_type": None,
-        "result_width": None, "result_height": None, "result_size": None, "result_etag": None,
-        "source_width": None, "source_height": None, "error_code": None, "error_message": None,
+        "result_bucket": None,
+        "result_key": None,
+        "result_content_type": None,
+        "result_width": None,
+        "result_height": None,
+        "result_size": None,
+        "result_etag": None,
+        "source_width": None,
+        "source_height": None,
+        "error_code": None,
+        "error_message": None,
         "finished_at": None,
     }
     if isinstance(event, ResizeCompleted):
         r = event.result
         cleared.update(
-            result_bucket=r.bucket, result_key=r.key, result_content_type=r.content_type,
-            result_width=r.width, result_height=r.height, result_size=r.size_bytes, result_etag=r.etag,
-            source_width=event.source_width, source_height=event.source_height,
+            result_bucket=r.bucket,
+            result_key=r.key,
+            result_content_type=r.content_type,
+            result_width=r.width,
+            result_height=r.height,
+            result_size=r.size_bytes,
+            result_etag=r.etag,
+            source_width=event.source_width,
+            source_height=event.source_height,
             finished_at=event.occurred_at,
         )
     elif isinstance(event, ResizeFailed):

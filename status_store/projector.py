@@ -69,11 +69,12 @@ class Projector:
         events: list[Event] = []
         offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
-            if msg.error():
-                if msg.error().code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error: %s", msg.error())
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    log.warning("consume error: %s", error)
                 continue
-            offsets[(msg.topic(), msg.partition())] = msg.offset() + 1
+            offsets[(str(msg.topic()), int(msg.partition() or 0))] = int(msg.offset() or 0) + 1
             event = self._decode(msg)
             if event is not None:
                 events.append(event)

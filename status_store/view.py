@@ -48,7 +48,7 @@ def _from_sql(name: str, value: object) -> object:
 
 
 def _row(record: sqlite3.Row) -> TaskRow:
-    return TaskRow(**{name: _from_sql(name, record[name]) for name in _FIELDS})
+    return TaskRow(**{name: _from_sql(name, record[name]) for name in _FIELDS})  # type: ignore[arg-type]
 
 
 class StatusView:
@@ -63,9 +63,7 @@ class StatusView:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),)
-            )
+            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),))
         except sqlite3.Error as e:
             raise ViewError(f"cannot open status view {path}: {e}") from e
 

@@ -34,9 +34,11 @@ signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
 def infrastructure() -> Iterator[Infrastructure]:
     """A real broker and S3 server for the whole session (given addresses win)."""
     run_dir = os.environ.get("LOCAL_INFRA_RUN_DIR")
-    with tempfile.TemporaryDirectory(prefix="imgresize-test.", dir=run_dir) as tmp:
-        with provide(Path(tmp), ROOT / ".cache") as infra:
-            yield infra
+    with (
+        tempfile.TemporaryDirectory(prefix="imgresize-test.", dir=run_dir) as tmp,
+        provide(Path(tmp), ROOT / ".cache") as infra,
+    ):
+        yield infra
 
 
 def unique(prefix: str) -> str:

@@ -129,7 +129,9 @@ def test_body_over_the_limit_is_json_413(pipeline_factory: Callable[..., Pipelin
 
 def test_status_on_another_replica_right_after_202(pipeline: Pipeline, tmp_path: object) -> None:
     """A replica with its own view, fed only by its projector, never answers 404 for an accepted task."""
-    other_settings = pipeline.settings.model_copy(update={"view_path": pipeline.settings.view_path.with_name("replica.sqlite3")})
+    other_settings = pipeline.settings.model_copy(
+        update={"view_path": pipeline.settings.view_path.with_name("replica.sqlite3")}
+    )
     pipeline.start_projector(other_settings)
     replica = pipeline.serve_api(other_settings)
     for _ in range(5):

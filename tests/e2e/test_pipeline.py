@@ -49,7 +49,9 @@ def test_burst_of_300_jobs_from_16_clients(pipeline_factory: Callable[..., Pipel
 
 def _produce_request(pipeline: Pipeline, request: ResizeRequested) -> None:
     producer = Producer({"bootstrap.servers": pipeline.settings.kafka_bootstrap_servers, "acks": "all"})
-    producer.produce(pipeline.settings.requests_topic, key=request.task_id.encode(), value=default_codec().encode(request))
+    producer.produce(
+        pipeline.settings.requests_topic, key=request.task_id.encode(), value=default_codec().encode(request)
+    )
     assert producer.flush(30) == 0
 
 
@@ -63,8 +65,11 @@ def test_event_produced_straight_to_kafka_is_resized(pipeline: Pipeline) -> None
     _produce_request(
         pipeline,
         ResizeRequested(
-            task_id=task_id, producer="other-service",
-            source=ObjectRef(store.bucket, f"incoming/{task_id}.png"), width=90, mode="fit",
+            task_id=task_id,
+            producer="other-service",
+            source=ObjectRef(store.bucket, f"incoming/{task_id}.png"),
+            width=90,
+            mode="fit",
         ),
     )
     done = pipeline.wait_terminal(task_id)
@@ -103,7 +108,9 @@ def test_corrupt_and_missing_sources_fail_with_stable_codes(pipeline: Pipeline) 
 def test_rebuild_from_topics_gives_an_identical_task_table(pipeline: Pipeline) -> None:
     task_ids = [pipeline.submit(jpeg_bytes(90 + i, 60), width=30 + i).json()["task_id"] for i in range(12)]
     broken = str(uuid.uuid4())
-    _produce_request(pipeline, ResizeRequested(task_id=broken, source=ObjectRef(pipeline.settings.s3_bucket, "absent"), width=5))
+    _produce_request(
+        pipeline, ResizeRequested(task_id=broken, source=ObjectRef(pipeline.settings.s3_bucket, "absent"), width=5)
+    )
     for task_id in [*task_ids, broken]:
         pipeline.wait_terminal(task_id)
     # Wait until the live view has folded everything the log holds.

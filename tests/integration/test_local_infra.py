@@ -39,7 +39,10 @@ def _start_stack(run_dir: Path) -> subprocess.Popen[str]:
     env["LOCAL_INFRA_NO_DOCKER"] = "1"
     stack = subprocess.Popen(
         [sys.executable, "-c", STACK_SCRIPT, str(run_dir), str(ROOT / ".cache")],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     assert stack.stdout is not None
     for line in stack.stdout:

@@ -6,8 +6,17 @@ import copy
 
 import pytest
 
-from schemas import Codec, ObjectRef, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted, StoredImage
-from schemas import SerializationError, default_codec
+from schemas import (
+    Codec,
+    ObjectRef,
+    ResizeCompleted,
+    ResizeFailed,
+    ResizeRequested,
+    ResizeStarted,
+    SerializationError,
+    StoredImage,
+    default_codec,
+)
 from schemas.codec import MARKER, SCHEMA_DIR, load_schemas, schema_fingerprint
 
 TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
@@ -16,8 +25,12 @@ EVENTS = [
     ResizeRequested(task_id=TASK, source=ObjectRef("images", "originals/x"), width=10, height=None, format="png"),
     ResizeStarted(task_id=TASK, attempt=2, producer="w@h"),
     ResizeCompleted(
-        task_id=TASK, attempt=1, result=StoredImage("images", "results/x", "image/png", 10, 5, 123, "abc"),
-        source_width=20, source_height=10, duration_ms=7,
+        task_id=TASK,
+        attempt=1,
+        result=StoredImage("images", "results/x", "image/png", 10, 5, 123, "abc"),
+        source_width=20,
+        source_height=10,
+        duration_ms=7,
     ),
     ResizeFailed(task_id=TASK, error_code="corrupt_image", error_message="bad", retriable=False),
 ]

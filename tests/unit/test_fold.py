@@ -29,22 +29,36 @@ def started(attempt: int, t: float) -> ResizeStarted:
 
 def failed(attempt: int, t: float, retriable: bool) -> ResizeFailed:
     return ResizeFailed(
-        task_id=TASK, occurred_at=at(t), attempt=attempt, error_code="store_unavailable",
-        error_message="down", retriable=retriable,
+        task_id=TASK,
+        occurred_at=at(t),
+        attempt=attempt,
+        error_code="store_unavailable",
+        error_message="down",
+        retriable=retriable,
     )
 
 
 def completed(attempt: int, t: float) -> ResizeCompleted:
     return ResizeCompleted(
-        task_id=TASK, occurred_at=at(t), attempt=attempt,
+        task_id=TASK,
+        occurred_at=at(t),
+        attempt=attempt,
         result=StoredImage("b", f"results/{TASK}", "image/jpeg", 10, 10, 99, "etag"),
-        source_width=100, source_height=100, duration_ms=5,
+        source_width=100,
+        source_height=100,
+        duration_ms=5,
     )
 
 
 # A full history: two failed attempts, then success on the third.
 HISTORY: list[Event] = [
-    requested(0), started(1, 1), failed(1, 2, True), started(2, 3), failed(2, 4, True), started(3, 5), completed(3, 6),
+    requested(0),
+    started(1, 1),
+    failed(1, 2, True),
+    started(2, 3),
+    failed(2, 4, True),
+    started(3, 5),
+    completed(3, 6),
 ]
 
 

@@ -28,7 +28,7 @@ def test_fit_stays_in_the_box_and_pad_fills_it(sw: int, sh: int, w: int, h: int)
     padded = plan(sw, sh, w, h, "pad")
     assert padded.canvas == (w, h) and padded.scaled == fitted.scaled
     x, y = padded.offset
-    assert 0 <= x and x + padded.scaled[0] <= w and 0 <= y and y + padded.scaled[1] <= h
+    assert x >= 0 and x + padded.scaled[0] <= w and y >= 0 and y + padded.scaled[1] <= h
 
 
 @given(sides, sides, sides)
