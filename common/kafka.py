@@ -59,12 +59,17 @@ def make_admin(settings: Settings) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
 
 
+def contract_topics(settings: Settings) -> list[str]:
+    return [settings.requests_topic, settings.results_topic, settings.retry_topic, settings.dead_letter_topic]
+
+
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     """Create the contract's topics if missing; existing ones are left as they are."""
     admin = make_admin(settings)
+    retention = {"retention.ms": str(settings.topic_retention_ms), "cleanup.policy": "delete"}
     wanted = [
-        NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor)
-        for topic in (settings.requests_topic, settings.results_topic, settings.dead_letter_topic)
+        NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor, config=retention)
+        for topic in contract_topics(settings)
     ]
     for topic, future in admin.create_topics(wanted, request_timeout=timeout).items():
         try:
@@ -150,3 +155,11 @@ def high_watermarks(consumer: KafkaConsumer, topic: str, timeout: float = 5.0) -
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def check_topics(settings: Settings, timeout: float = 30.0) -> None:
+    """At a role's start: the contract's topics exist (created by `imgresize topics`)."""
+    metadata = make_admin(settings).list_topics(timeout=timeout)
+    missing = [t for t in contract_topics(settings) if t not in metadata.topics]
+    if missing:
+        raise BrokerUnavailable(f"missing topics {missing}: run `imgresize topics` first")

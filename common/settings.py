@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC
+from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC, RETRY_TOPIC
 
 
 class Settings(BaseSettings):
@@ -29,8 +29,11 @@ class Settings(BaseSettings):
     requests_topic: str = REQUESTS_TOPIC
     results_topic: str = RESULTS_TOPIC
     dead_letter_topic: str = DEAD_LETTER_TOPIC
+    retry_topic: str = RETRY_TOPIC
     topic_partitions: int = 6
     topic_replication_factor: int = 1
+    # Requests and results are kept long enough to replay and to rebuild views.
+    topic_retention_ms: int = 30 * 24 * 3600 * 1000
 
     # Ingress.
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -43,6 +46,10 @@ class Settings(BaseSettings):
 
     # Worker.
     worker_group: str = "resize-workers"
+    # at_least_once (default, idempotent effects) or exactly_once (Kafka transactions).
+    processing_guarantee: str = Field(default="at_least_once", pattern="^(at_least_once|exactly_once)$")
+    # Stable per worker slot: with exactly_once, a restarted slot fences its predecessor.
+    worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 10.0
@@ -66,7 +73,3 @@ class Settings(BaseSettings):
 def load_settings(**overrides: object) -> Settings:
     """Settings from the environment, with explicit overrides (used by tests and CLIs)."""
     return Settings(**overrides)  # type: ignore[arg-type]
-
-
-def hostname() -> str:
-    return os.uname().nodename

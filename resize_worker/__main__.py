@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 
-from common.kafka import ensure_topics
+from common.kafka import check_topics
 from common.logs import configure_logging
 from common.settings import load_settings
 from resize_worker.worker import ResizeWorker
@@ -17,7 +17,7 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    ensure_topics(settings)
+    check_topics(settings)
     ResizeWorker(settings).run(stop)
 
 

@@ -1,41 +1,31 @@
-"""The resize worker: one consumer in the group, one task at a time, at-least-once.
+"""The resize worker: one consumer in the group, one task at a time.
 
-poll -> decode -> ResizeStarted -> get original -> resize -> put result ->
-ResizeCompleted/ResizeFailed acknowledged -> store the offset. A crash at any
-point before the last step redelivers the request; the result key is a
-function of the task, so the redelivery overwrites the same object.
+poll -> decode -> ResizeStarted -> attempt (get, resize, put) ->
+ResizeCompleted | ResizeFailed (+ the request to the retry topic, or to the
+dead-letter topic when attempts are exhausted) -> commit the offset.
+
+A crash before the commit redelivers the request; the result key is a
+function of the task, so a redelivery overwrites the same object.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from common.dead_letter import send_to_dead_letter
-from common.errors import BrokerUnavailable, ObjectNotFound, StoreUnavailable
-from common.kafka import make_consumer, make_producer, produce_and_wait
+from common.dead_letter import dead_letter_headers
+from common.kafka import make_consumer, make_producer
 from common.settings import Settings
-from common.store import ObjectStore
-from resize_worker.engine import resize
-from resize_worker.errors import ResizeError
+from resize_worker.attempt import Attempts
+from resize_worker.delivery import AtLeastOnce, Delivery, ExactlyOnce, Record
+from resize_worker.retry import attempt_of, backoff_delay, not_before_of, retry_headers
 from schemas import Codec, SerializationError, default_codec, producer_name
-from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted, StoredImage
+from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
 
 log = logging.getLogger(__name__)
-
-
-def result_key(task_id: str) -> str:
-    """Where a task's result lives: the same key for every attempt and every replay."""
-    return f"results/{task_id}"
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
 class ResizeWorker:
@@ -43,144 +33,107 @@ class ResizeWorker:
         self.settings = settings
         self.codec = codec or default_codec()
         self.producer_id = producer_name(name)
-        self._stores: dict[str, ObjectStore] = {}
-        self._producer = make_producer(settings, name, **{"linger.ms": 1})
-        self._consumer = make_consumer(
+        self.attempts = Attempts(settings, self.producer_id)
+        exactly_once = settings.processing_guarantee == "exactly_once"
+        producer_conf = {"linger.ms": 1}
+        if exactly_once:
+            producer_conf["transactional.id"] = f"{settings.worker_group}-{settings.worker_id}"  # type: ignore[assignment]
+        self._producer = make_producer(settings, name, **producer_conf)
+        self._consumer: Consumer = make_consumer(
             settings,
             settings.worker_group,
             name,
             # One task can take seconds; leave room before the group thinks we died.
             **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 15_000},
+            **({"enable.auto.commit": False} if exactly_once else {}),
         )
+        self._exactly_once = exactly_once
+        # Retry partitions whose head is not due yet, and when to look again.
+        self._paused: dict[tuple[str, int], float] = {}
         self.processed = 0
 
-    def _store(self, bucket: str) -> ObjectStore:
-        if bucket not in self._stores:
-            self._stores[bucket] = ObjectStore(self.settings, bucket=bucket)
-        return self._stores[bucket]
+    # -- one record ---------------------------------------------------------
 
-    def _emit(self, event: Event, stop: threading.Event, wait: bool = True) -> bool:
-        """Produce an event for the task; retried until acknowledged or stopping."""
-        value = self.codec.encode(event)
-        if not wait:
-            self._producer.produce(self.settings.results_topic, key=event.task_id.encode(), value=value)
-            self._producer.poll(0)
-            return True
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                produce_and_wait(
-                    self._producer,
-                    self.settings.results_topic,
-                    event.task_id,
-                    value,
-                    self.settings.produce_timeout_seconds,
-                )
-                return True
-            except BrokerUnavailable as e:
-                log.warning("result event not acknowledged, retrying: %s", e, extra={"task_id": event.task_id})
-                if stop.wait(backoff_delay(attempt, 0.5, 5.0)):
-                    return False
-
-    def _attempt(self, request: ResizeRequested, attempt: int) -> Event:
-        started = time.monotonic()
-        original = self._store(request.source.bucket).get(request.source.key)
-        resized = resize(
-            original.data,
-            request.width,
-            request.height,
-            request.mode,
-            request.format,
-            max_pixels=self.settings.max_pixels,
-        )
-        key = result_key(request.task_id)
-        store = self._store(self.settings.s3_bucket)
-        etag = store.put(key, resized.data, resized.content_type)
-        return ResizeCompleted(
-            task_id=request.task_id,
-            producer=self.producer_id,
-            attempt=attempt,
-            result=StoredImage(
-                bucket=store.bucket,
-                key=key,
-                content_type=resized.content_type,
-                width=resized.width,
-                height=resized.height,
-                size_bytes=len(resized.data),
-                etag=etag,
-            ),
-            source_width=resized.source_width,
-            source_height=resized.source_height,
-            duration_ms=int((time.monotonic() - started) * 1000),
-        )
-
-    def _failed(self, request: ResizeRequested, attempt: int, code: str, message: str, retriable: bool) -> ResizeFailed:
-        return ResizeFailed(
-            task_id=request.task_id,
-            producer=self.producer_id,
-            attempt=attempt,
-            error_code=code,
-            error_message=message[:1000],
-            retriable=retriable,
-        )
-
-    def handle(self, request: ResizeRequested, stop: threading.Event) -> bool:
-        """Take one task to SUCCESS or FAILURE. False if stopped before its outcome was acknowledged."""
-        extra = {"task_id": request.task_id}
-        attempt = 0
-        while True:
-            attempt += 1
-            self._emit(
-                ResizeStarted(task_id=request.task_id, producer=self.producer_id, attempt=attempt), stop, wait=False
+    def _dead_letter(self, msg: Message, error: str, delivery: Delivery) -> None:
+        log.warning("dead-lettering record: %s", error, extra={"offset": msg.offset(), "topic": msg.topic()})
+        key = msg.key()
+        delivery.send(
+            Record(
+                self.settings.dead_letter_topic,
+                key.decode(errors="replace") if key else "",
+                msg.value() or b"",
+                dead_letter_headers(msg, error, "resize_worker"),
             )
-            try:
-                outcome: Event = self._attempt(request, attempt)
-                log.info("resized", extra={**extra, "attempt": attempt})
-            except ResizeError as e:
-                outcome = self._failed(request, attempt, e.code, str(e), retriable=False)
-            except ObjectNotFound as e:
-                outcome = self._failed(request, attempt, "source_missing", str(e), retriable=False)
-            except StoreUnavailable as e:
-                final = attempt >= self.settings.max_attempts
-                outcome = self._failed(request, attempt, e.code, str(e), retriable=not final)
-            except Exception as e:  # noqa: BLE001 - a bug must fail the task, not the worker
-                log.exception("unexpected error", extra=extra)
-                outcome = self._failed(request, attempt, "internal_error", f"{type(e).__name__}: {e}", retriable=False)
-            if isinstance(outcome, ResizeFailed):
-                log.warning(
-                    "attempt failed: %s %s",
-                    outcome.error_code,
-                    outcome.error_message,
-                    extra={**extra, "attempt": attempt},
-                )
-            if not self._emit(outcome, stop):
-                return False
-            if not (isinstance(outcome, ResizeFailed) and outcome.retriable):
-                return True
-            delay = backoff_delay(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
-            if stop.wait(delay):
-                return False
+        )
 
-    def _handle_message(self, msg: Message, stop: threading.Event) -> bool:
+    def _event(self, event: Event) -> Record:
+        return Record(self.settings.results_topic, event.task_id, self.codec.encode(event))
+
+    def _handle(self, msg: Message, delivery: Delivery) -> None:
         try:
-            event = self.codec.decode(msg.value())
+            request = self.codec.decode(msg.value())
         except SerializationError as e:
-            send_to_dead_letter(self._producer, self.settings, msg, str(e), "resize_worker")
-            return True
-        if not isinstance(event, ResizeRequested):
-            send_to_dead_letter(
-                self._producer, self.settings, msg, f"unexpected {type(event).__name__}", "resize_worker"
+            self._dead_letter(msg, str(e), delivery)
+            return
+        if not isinstance(request, ResizeRequested):
+            self._dead_letter(msg, f"unexpected {type(request).__name__} in the requests topic", delivery)
+            return
+        attempt = attempt_of(msg)
+        started = ResizeStarted(task_id=request.task_id, producer=self.producer_id, attempt=attempt)
+        # Started is informational: not awaited, so it never delays the work.
+        delivery.send(self._event(started), durable=False)
+        outcome, transient = self.attempts.run(request, attempt)
+        delivery.send(self._event(outcome))
+        if isinstance(outcome, ResizeFailed) and outcome.retriable:
+            delay = backoff_delay(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
+            delivery.send(
+                Record(
+                    self.settings.retry_topic, request.task_id, msg.value() or b"", retry_headers(attempt + 1, delay)
+                )
             )
-            return True
-        return self.handle(event, stop)
+        elif transient:
+            self._dead_letter(msg, f"retries exhausted after {attempt} attempts: {outcome.error_message}", delivery)
+        else:
+            log.info("task finished", extra={"task_id": request.task_id, "attempt": attempt})
+
+    # -- the loop -----------------------------------------------------------
+
+    def _defer_if_not_due(self, msg: Message) -> bool:
+        """A retry whose time has not come: rewind and pause its partition until then."""
+        if msg.topic() != self.settings.retry_topic:
+            return False
+        due = not_before_of(msg)
+        if due <= time.time():
+            return False
+        tp = TopicPartition(msg.topic(), msg.partition(), msg.offset())
+        self._consumer.pause([tp])
+        self._consumer.seek(tp)
+        self._paused[(str(msg.topic()), int(msg.partition() or 0))] = due
+        return True
+
+    def _resume_due(self) -> None:
+        now = time.time()
+        for (topic, partition), due in list(self._paused.items()):
+            if due <= now:
+                self._consumer.resume([TopicPartition(topic, partition)])
+                del self._paused[(topic, partition)]
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._paused.pop((tp.topic, tp.partition), None)
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set; the task in hand is finished first."""
-        self._consumer.subscribe([self.settings.requests_topic])
+        delivery: Delivery = (
+            ExactlyOnce(self.settings, self._producer, self._consumer)
+            if self._exactly_once
+            else AtLeastOnce(self.settings, self._producer, self._consumer, stop)
+        )
+        self._consumer.subscribe([self.settings.requests_topic, self.settings.retry_topic], on_revoke=self._on_revoke)
         try:
             while not stop.is_set():
-                msg = self._consumer.poll(0.5)
+                self._resume_due()
+                msg = self._consumer.poll(0.2)
                 if msg is None:
                     continue
                 error = msg.error()
@@ -188,17 +141,14 @@ class ResizeWorker:
                     if error.code() != KafkaError._PARTITION_EOF:
                         log.warning("consume error: %s", error)
                     continue
-                try:
-                    done = self._handle_message(msg, stop)
-                except BrokerUnavailable as e:
-                    # Not even the dead letter could be written: leave the offset, try again later.
-                    log.error("could not dead-letter record: %s", e)
-                    done = False
-                if not done:
+                if self._defer_if_not_due(msg):
+                    continue
+                delivery.begin()
+                self._handle(msg, delivery)
+                if not delivery.commit(msg):
                     break
-                self._consumer.store_offsets(message=msg)
                 self.processed += 1
         finally:
-            # close() commits the stored offsets and leaves the group at once.
+            # close() commits stored offsets (at-least-once) and leaves the group at once.
             self._consumer.close()
             self._producer.flush(10)

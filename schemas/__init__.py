@@ -19,6 +19,7 @@ from schemas.events import (
 REQUESTS_TOPIC = "image.resize.requested"
 RESULTS_TOPIC = "image.resize.results"
 DEAD_LETTER_TOPIC = "image.resize.dead-letter"
+RETRY_TOPIC = "image.resize.retry"
 
 __all__ = [
     "Codec",
@@ -27,6 +28,7 @@ __all__ = [
     "ObjectRef",
     "REQUESTS_TOPIC",
     "RESULTS_TOPIC",
+    "RETRY_TOPIC",
     "ResizeCompleted",
     "ResizeFailed",
     "ResizeRequested",

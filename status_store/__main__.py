@@ -6,7 +6,7 @@ import argparse
 import signal
 import threading
 
-from common.kafka import ensure_topics
+from common.kafka import check_topics
 from common.logs import configure_logging
 from common.settings import load_settings
 from status_store.projector import Projector
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    ensure_topics(settings)
+    check_topics(settings)
     if args.command == "rebuild":
         events = rebuild(settings)
         print(f"rebuilt {settings.view_path} from {events} events")

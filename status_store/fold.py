@@ -63,7 +63,16 @@ _RANK = {PENDING: 0, STARTED: 1, RETRY: 2, SUCCESS: 3, FAILURE: 3}
 
 
 def _lifecycle_key(terminal: bool, attempt: int, rank: int, at: datetime | None, event_id: str | None) -> tuple:  # type: ignore[type-arg]
-    return (terminal, attempt, rank, at.isoformat() if at else "", event_id or "")
+    """Order of the events that decide the state.
+
+    Any outcome outranks any progress. Among outcomes the latest wins, so a
+    replay's new result supersedes the old one; among progress events, the
+    later attempt, then the later step.
+    """
+    when = at.isoformat() if at else ""
+    if terminal:
+        return (1, when, event_id or "")
+    return (0, attempt, rank, when, event_id or "")
 
 
 def _row_key(row: TaskRow) -> tuple:  # type: ignore[type-arg]
@@ -176,7 +185,7 @@ def apply(row: TaskRow | None, event: Event) -> TaskRow:
     """Fold one event into a task's row. Idempotent, commutative, monotonic."""
     if row is None:
         row = TaskRow(task_id=event.task_id)
-    elif row.task_id != event.task_id:
+    if row.task_id != event.task_id:
         raise ValueError(f"event for {event.task_id} applied to row {row.task_id}")
     return _apply_lifecycle(_apply_specific(event, row), event)
 

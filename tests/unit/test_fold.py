@@ -112,3 +112,17 @@ def test_event_for_another_task_is_refused() -> None:
     except ValueError:
         return
     raise AssertionError("applied an event to the wrong task")
+
+
+def test_a_replayed_outcome_supersedes_the_old_one() -> None:
+    replay: list[Event] = [started(1, 10), completed(1, 11)]
+    row = fold(HISTORY + replay[:1])
+    assert row is not None and row.state == SUCCESS and row.finished_at == at(6)
+    row = fold(HISTORY + replay)
+    assert row is not None and row.state == SUCCESS and row.finished_at == at(11)
+    assert fold(list(reversed(HISTORY + replay))) == row
+
+
+def test_retry_then_a_new_attempt_is_started_again() -> None:
+    row = fold([requested(), started(1, 1), failed(1, 2, True), started(2, 3)])
+    assert row is not None and row.state == STARTED and row.attempts == 2 and row.error_code is None

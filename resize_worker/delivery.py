@@ -1,0 +1,117 @@
+"""How a handled request's records become durable and its offset committed.
+
+AtLeastOnce: every record acknowledged (acks=all), then the offset stored for
+the next auto-commit. A crash in between redelivers; effects are idempotent.
+
+ExactlyOnce: the records and the consumer offset in one Kafka transaction.
+Consumers reading with isolation.level=read_committed see each outcome once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+
+from common.errors import BrokerUnavailable
+from common.kafka import Headers, produce_and_wait
+from common.settings import Settings
+from resize_worker.retry import backoff_delay
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    key: str
+    value: bytes
+    headers: Headers | None = None
+
+
+class Delivery(Protocol):
+    def begin(self) -> None: ...
+
+    def send(self, record: Record, durable: bool = True) -> None: ...
+
+    def commit(self, msg: Message) -> bool: ...
+
+
+class AtLeastOnce:
+    def __init__(self, settings: Settings, producer: Producer, consumer: Consumer, stop: threading.Event) -> None:
+        self._settings = settings
+        self._producer = producer
+        self._consumer = consumer
+        self._stop = stop
+        self._acknowledged = True
+
+    def begin(self) -> None:
+        self._acknowledged = True
+
+    def send(self, record: Record, durable: bool = True) -> None:
+        """Produce; when durable, wait for the ack, retrying while the broker is away."""
+        if not durable:
+            self._producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=record.headers)
+            self._producer.poll(0)
+            return
+        attempt = 0
+        while self._acknowledged:
+            attempt += 1
+            try:
+                produce_and_wait(
+                    self._producer,
+                    record.topic,
+                    record.key,
+                    record.value,
+                    self._settings.produce_timeout_seconds,
+                    headers=record.headers,
+                )
+                return
+            except BrokerUnavailable as e:
+                log.warning("record not acknowledged, retrying: %s", e, extra={"task_id": record.key})
+                if self._stop.wait(backoff_delay(attempt, 0.5, 5.0)):
+                    self._acknowledged = False
+
+    def commit(self, msg: Message) -> bool:
+        if not self._acknowledged:
+            return False
+        self._consumer.store_offsets(message=msg)
+        return True
+
+
+class ExactlyOnce:
+    def __init__(self, settings: Settings, producer: Producer, consumer: Consumer) -> None:
+        self._settings = settings
+        self._producer = producer
+        self._consumer = consumer
+        self._timeout = settings.produce_timeout_seconds
+        producer.init_transactions(self._timeout)
+
+    def begin(self) -> None:
+        self._producer.begin_transaction()
+
+    def send(self, record: Record, durable: bool = True) -> None:
+        self._producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=record.headers)
+        self._producer.poll(0)
+
+    def commit(self, msg: Message) -> bool:
+        """Commit records and offset together; on abort, rewind so the request is handled again."""
+        position = [TopicPartition(msg.topic(), msg.partition(), (msg.offset() or 0) + 1)]
+        try:
+            self._producer.send_offsets_to_transaction(
+                position, self._consumer.consumer_group_metadata(), self._timeout
+            )
+            self._producer.commit_transaction(self._timeout)
+            return True
+        except KafkaException as e:
+            error = e.args[0]
+            if error.fatal():
+                # Fenced by a newer instance of this worker slot, or worse: stop, be restarted.
+                raise
+            log.warning("transaction aborted, will reprocess: %s", error)
+            self._producer.abort_transaction(self._timeout)
+            self._consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+            return True

@@ -1,0 +1,51 @@
+"""Retries through the retry topic: the request travels again with its attempt and a not-before time.
+
+A failed attempt never blocks its partition: the request is re-produced to the
+retry topic and its offset committed; the worker pauses only the retry
+partition whose head is not due yet.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+from confluent_kafka import Message
+
+ATTEMPT_HEADER = "imgresize.attempt"
+NOT_BEFORE_HEADER = "imgresize.not-before-ms"
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def _header(msg: Message, name: str) -> bytes | None:
+    for key, value in msg.headers() or []:
+        if key == name and isinstance(value, bytes):
+            return value
+    return None
+
+
+def attempt_of(msg: Message) -> int:
+    """Which attempt this delivery is: 1 for a fresh request, more for a retry."""
+    raw = _header(msg, ATTEMPT_HEADER)
+    try:
+        return max(1, int(raw)) if raw else 1
+    except ValueError:
+        return 1
+
+
+def not_before_of(msg: Message) -> float:
+    """Epoch seconds before which a retry must not run (0 for none)."""
+    raw = _header(msg, NOT_BEFORE_HEADER)
+    try:
+        return int(raw) / 1000 if raw else 0.0
+    except ValueError:
+        return 0.0
+
+
+def retry_headers(next_attempt: int, delay: float, now: float | None = None) -> list[tuple[str, str | bytes | None]]:
+    not_before_ms = int(((now if now is not None else time.time()) + delay) * 1000)
+    return [(ATTEMPT_HEADER, str(next_attempt).encode()), (NOT_BEFORE_HEADER, str(not_before_ms).encode())]
