@@ -8,6 +8,7 @@ COPY schemas schemas
 COPY producer_api producer_api
 COPY resize_worker resize_worker
 COPY status_store status_store
+COPY ops ops
 COPY local_infra local_infra
 RUN pip install .
 RUN useradd --system --uid 10001 app && mkdir -p /var/lib/imgresize && chown app /var/lib/imgresize

@@ -40,7 +40,7 @@ test-unit: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra
+	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra ops
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -6,7 +6,7 @@ import logging
 
 from confluent_kafka import Message, Producer
 
-from common.kafka import Headers, produce_and_wait
+from common.kafka import Headers, headers_of, produce_and_wait
 from common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def dead_letter_headers(msg: Message, error: str, component: str) -> Headers:
     """The original headers, plus the error and the record's source coordinates."""
-    headers: Headers = list(msg.headers() or [])  # type: ignore[arg-type]
+    headers = headers_of(msg)
     headers += [
         ("dlq.error", error.encode()[:1000]),
         ("dlq.source.topic", str(msg.topic()).encode()),

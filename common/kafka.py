@@ -163,3 +163,13 @@ def check_topics(settings: Settings, timeout: float = 30.0) -> None:
     missing = [t for t in contract_topics(settings) if t not in metadata.topics]
     if missing:
         raise BrokerUnavailable(f"missing topics {missing}: run `imgresize topics` first")
+
+
+def coordinates(msg: Message) -> tuple[str, int, int]:
+    """(topic, partition, offset) of a consumed record."""
+    return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+
+
+def headers_of(msg: Message) -> Headers:
+    raw = msg.headers() or []
+    return list(raw.items()) if isinstance(raw, dict) else list(raw)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from common.errors import BrokerUnavailable, ImageServiceError
 from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait
@@ -34,15 +35,33 @@ class Ingress:
         self.settings = settings
         self.codec = codec or default_codec()
         self.store = ObjectStore(settings)
-        self.producer = make_producer(settings, "producer_api")
+        # Set by librdkafka's error callback when no broker answers; cleared by a metadata probe.
+        self._broker_down = threading.Event()
+        self.producer = make_producer(settings, "producer_api", error_cb=self._on_kafka_error)
         self.producer_id = producer_name("producer_api")
         self._watermarks: Consumer | None = None
 
     def open_view(self) -> StatusView:
         return StatusView(self.settings.view_path)
 
+    def _on_kafka_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
+            self._broker_down.set()
+
+    def _require_broker(self) -> None:
+        """Fail fast with 503 while Kafka is known to be away, instead of waiting out a produce timeout."""
+        self.producer.poll(0)  # serve pending error callbacks
+        if not self._broker_down.is_set():
+            return
+        try:
+            self.producer.list_topics(self.settings.requests_topic, timeout=1.0)
+        except KafkaException as e:
+            raise BrokerUnavailable(f"Kafka unreachable: {e}") from e
+        self._broker_down.clear()
+
     def submit(self, order: ResizeOrder, data: bytes, info: ImageInfo) -> ResizeRequested:
         """Store the original and emit ResizeRequested; returns only after Kafka acknowledged it."""
+        self._require_broker()
         task_id = str(uuid.uuid4())
         key = original_key(task_id)
         self.store.put(key, data, info.content_type)

@@ -17,7 +17,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from common.errors import BrokerUnavailable
-from common.kafka import Headers, produce_and_wait
+from common.kafka import Headers, coordinates, produce_and_wait
 from common.settings import Settings
 from resize_worker.retry import backoff_delay
 
@@ -99,7 +99,8 @@ class ExactlyOnce:
 
     def commit(self, msg: Message) -> bool:
         """Commit records and offset together; on abort, rewind so the request is handled again."""
-        position = [TopicPartition(msg.topic(), msg.partition(), (msg.offset() or 0) + 1)]
+        topic, partition, offset = coordinates(msg)
+        position = [TopicPartition(topic, partition, offset + 1)]
         try:
             self._producer.send_offsets_to_transaction(
                 position, self._consumer.consumer_group_metadata(), self._timeout
@@ -113,5 +114,5 @@ class ExactlyOnce:
                 raise
             log.warning("transaction aborted, will reprocess: %s", error)
             self._producer.abort_transaction(self._timeout)
-            self._consumer.seek(TopicPartition(msg.topic(), msg.partition(), msg.offset()))
+            self._consumer.seek(TopicPartition(topic, partition, offset))
             return True

@@ -12,6 +12,8 @@ import time
 
 from confluent_kafka import Message
 
+from common.kafka import headers_of
+
 ATTEMPT_HEADER = "imgresize.attempt"
 NOT_BEFORE_HEADER = "imgresize.not-before-ms"
 
@@ -22,7 +24,7 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
 
 
 def _header(msg: Message, name: str) -> bytes | None:
-    for key, value in msg.headers() or []:
+    for key, value in headers_of(msg):
         if key == name and isinstance(value, bytes):
             return value
     return None

@@ -17,7 +17,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from common.dead_letter import dead_letter_headers
-from common.kafka import make_consumer, make_producer
+from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
 from resize_worker.delivery import AtLeastOnce, Delivery, ExactlyOnce, Record
@@ -91,7 +91,7 @@ class ResizeWorker:
                     self.settings.retry_topic, request.task_id, msg.value() or b"", retry_headers(attempt + 1, delay)
                 )
             )
-        elif transient:
+        elif transient and isinstance(outcome, ResizeFailed):
             self._dead_letter(msg, f"retries exhausted after {attempt} attempts: {outcome.error_message}", delivery)
         else:
             log.info("task finished", extra={"task_id": request.task_id, "attempt": attempt})
@@ -105,10 +105,11 @@ class ResizeWorker:
         due = not_before_of(msg)
         if due <= time.time():
             return False
-        tp = TopicPartition(msg.topic(), msg.partition(), msg.offset())
+        topic, partition, offset = coordinates(msg)
+        tp = TopicPartition(topic, partition, offset)
         self._consumer.pause([tp])
         self._consumer.seek(tp)
-        self._paused[(str(msg.topic()), int(msg.partition() or 0))] = due
+        self._paused[(topic, partition)] = due
         return True
 
     def _resume_due(self) -> None:
@@ -123,15 +124,38 @@ class ResizeWorker:
             self._paused.pop((tp.topic, tp.partition), None)
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set; the task in hand is finished first."""
-        delivery: Delivery = (
-            ExactlyOnce(self.settings, self._producer, self._consumer)
-            if self._exactly_once
-            else AtLeastOnce(self.settings, self._producer, self._consumer, stop)
-        )
+        """Consume as a member of the worker group until `stop` is set; the task in hand is finished first."""
         self._consumer.subscribe([self.settings.requests_topic, self.settings.retry_topic], on_revoke=self._on_revoke)
+        self._loop(stop, until=None)
+
+    def run_range(self, starts: dict[int, int], stop: threading.Event) -> int:
+        """Process the requests topic from `starts` (per partition) to its end as of now. Returns records handled."""
+        topic = self.settings.requests_topic
+        ends = high_watermarks(self._consumer, topic, timeout=10)
+        pending = {p: end for p, end in ends.items() if starts.get(p, end) < end}
+        if not pending:
+            self._close()
+            return 0
+        self._consumer.assign([TopicPartition(topic, p, starts[p]) for p in pending])
+        self._loop(stop, until=pending)
+        return self.processed
+
+    def _delivery(self, stop: threading.Event) -> Delivery:
+        if self._exactly_once:
+            return ExactlyOnce(self.settings, self._producer, self._consumer)
+        return AtLeastOnce(self.settings, self._producer, self._consumer, stop)
+
+    def _close(self) -> None:
+        # close() commits stored offsets (at-least-once) and leaves the group at once.
+        self._consumer.close()
+        self._producer.flush(10)
+
+    def _loop(self, stop: threading.Event, until: dict[int, int] | None) -> None:
+        """Poll, handle, commit; with `until`, stop once every listed partition reached its end offset."""
+        delivery = self._delivery(stop)
+        remaining = dict(until) if until is not None else None
         try:
-            while not stop.is_set():
+            while not stop.is_set() and remaining != {}:
                 self._resume_due()
                 msg = self._consumer.poll(0.2)
                 if msg is None:
@@ -148,7 +172,8 @@ class ResizeWorker:
                 if not delivery.commit(msg):
                     break
                 self.processed += 1
+                _, partition, offset = coordinates(msg)
+                if remaining is not None and offset + 1 >= remaining.get(partition, 0):
+                    remaining.pop(partition, None)
         finally:
-            # close() commits stored offsets (at-least-once) and leaves the group at once.
-            self._consumer.close()
-            self._producer.flush(10)
+            self._close()

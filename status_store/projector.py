@@ -10,7 +10,7 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 
 from common.dead_letter import send_to_dead_letter
-from common.kafka import high_watermarks, make_consumer, make_producer
+from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec
 from schemas.events import Event
@@ -74,7 +74,8 @@ class Projector:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", error)
                 continue
-            offsets[(str(msg.topic()), int(msg.partition() or 0))] = int(msg.offset() or 0) + 1
+            topic, partition, offset = coordinates(msg)
+            offsets[(topic, partition)] = offset + 1
             event = self._decode(msg)
             if event is not None:
                 events.append(event)

@@ -1,0 +1,1 @@
+"""Operator commands: topics, replay, rebuild, dead letters."""
