@@ -44,7 +44,9 @@ class ResizeWorker:
             settings.worker_group,
             name,
             # One task can take seconds; leave room before the group thinks we died.
-            **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 15_000},
+            # A dead worker's partitions move on after session.timeout.ms; a short commit
+            # interval bounds how much a crash makes the next worker redo.
+            **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 10_000, "auto.commit.interval.ms": 1000},
             **({"enable.auto.commit": False} if exactly_once else {}),
         )
         self._exactly_once = exactly_once

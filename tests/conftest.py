@@ -18,6 +18,8 @@ from common.store import ObjectStore
 from local_infra.stack import Infrastructure, provide
 
 ROOT = Path(__file__).resolve().parent.parent
+# The whole pipeline (API, workers, projector) as fixtures, for the e2e and fault tests.
+pytest_plugins = ["tests.pipeline"]
 hypothesis_settings.register_profile("ci", max_examples=200, deadline=None)
 hypothesis_settings.load_profile("ci")
 
@@ -55,9 +57,10 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         "s3_access_key": infrastructure.s3_access_key,
         "s3_secret_key": infrastructure.s3_secret_key,
         "s3_bucket": f"bucket-{suffix}",
-        "requests_topic": f"requests-{suffix}",
-        "results_topic": f"results-{suffix}",
-        "dead_letter_topic": f"dead-letter-{suffix}",
+        # Every topic of the contract, so no two tests ever share one.
+        **{
+            name: f"{name.removesuffix('_topic')}-{suffix}" for name in Settings.model_fields if name.endswith("_topic")
+        },
         "worker_group": f"workers-{suffix}",
         "view_path": tmp_path / "view.sqlite3",
         "topic_partitions": 3,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from common.kafka import high_watermarks
 from common.store import ObjectStore
-from tests.e2e.conftest import Pipeline, jpeg_bytes
+from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
 

@@ -16,7 +16,7 @@ from common.store import ObjectStore
 from schemas import ObjectRef, ResizeRequested, default_codec
 from status_store.rebuild import rebuild
 from status_store.view import StatusView
-from tests.e2e.conftest import Pipeline, jpeg_bytes
+from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ import pytest
 from confluent_kafka import ConsumerGroupState
 from confluent_kafka.admin import AdminClient
 
-from tests.e2e.conftest import Pipeline, jpeg_bytes
+from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
 

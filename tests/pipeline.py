@@ -1,4 +1,4 @@
-"""The whole pipeline on real Kafka, S3 and SQLite: HTTP server, workers and projector."""
+"""The whole pipeline on real Kafka, S3 and SQLite as fixtures: HTTP server, workers and projector."""
 
 from __future__ import annotations
 
