@@ -24,7 +24,7 @@ from common.settings import Settings
 from common.store import ObjectStore
 from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay
-from schemas import ResizeCompleted, default_codec
+from schemas import ObjectRef, ResizeCompleted, ResizeRequested, default_codec
 from schemas.codec import MARKER
 from status_store.view import StatusView
 from tests.faults.conftest import BIN, RestartableKafka, RestartableS3, RoleProcesses, settings_env
@@ -209,11 +209,8 @@ def test_undecodable_requests_go_to_the_dead_letter_topic(pipeline: Pipeline) ->
     settings = pipeline.settings
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap_servers, "acks": "all"})
     producer.produce(settings.requests_topic, key=b"junk", value=b"\x00not avro at all")
-    good = default_codec().encode(
-        __import__("schemas").ResizeRequested(
-            task_id=str(uuid.uuid4()), source=__import__("schemas").ObjectRef("b", "k")
-        )
-    )
+    request = ResizeRequested(task_id=str(uuid.uuid4()), source=ObjectRef("b", "k"))
+    good = default_codec().encode(request)
     producer.produce(
         settings.requests_topic, key=b"stranger", value=MARKER + b"\x42" * 8 + good[10:], headers=[("trace", b"t-1")]
     )
