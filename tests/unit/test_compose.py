@@ -23,7 +23,7 @@ def _resolve(target: str) -> object:
 
 def test_every_role_and_the_infrastructure_are_there() -> None:
     services = COMPOSE["services"]
-    assert {"kafka", "minio", "api", "worker", "projector"} <= set(services)
+    assert {"kafka", "minio", "topics", "api", "worker", "projector"} <= set(services)
     assert services["worker"]["deploy"]["replicas"] >= 1
     for name in ("kafka", "minio", "api"):
         assert "healthcheck" in services[name]
@@ -43,6 +43,6 @@ def test_every_command_is_a_real_entry_point() -> None:
 
 
 def test_app_services_share_one_configuration() -> None:
-    envs = [COMPOSE["services"][name]["environment"] for name in ("api", "worker", "projector")]
-    assert envs[0] == envs[1] == envs[2]
+    envs = [COMPOSE["services"][name]["environment"] for name in ("api", "worker", "projector", "topics")]
+    assert all(env == envs[0] for env in envs)
     assert envs[0]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
