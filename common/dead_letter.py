@@ -6,6 +6,7 @@ import logging
 
 from confluent_kafka import Message, Producer
 
+from common import metrics
 from common.kafka import Headers, headers_of, produce_and_wait
 from common.settings import Settings
 
@@ -27,6 +28,7 @@ def dead_letter_headers(msg: Message, error: str, component: str) -> Headers:
 
 def send_to_dead_letter(producer: Producer, settings: Settings, msg: Message, error: str, component: str) -> None:
     """Produce the original key and bytes to the dead-letter topic and wait for the ack."""
+    metrics.DEAD_LETTERS.labels(component).inc()
     key = msg.key()
     produce_and_wait(
         producer,

@@ -36,6 +36,17 @@ class Settings(BaseSettings):
     topic_retention_ms: int = 30 * 24 * 3600 * 1000
 
     # Ingress.
+    # API keys as `name:sha256-hex-of-key` entries, comma-separated; see `imgresize apikey`.
+    api_keys: str = ""
+    # Off by default for a local stack; docker-compose turns it on.
+    auth_required: bool = False
+    # Token bucket per API key (per client address when auth is off), per API process.
+    rate_limit_per_second: float = 50.0
+    rate_limit_burst: int = 100
+    allowed_input_formats: str = "JPEG,PNG,GIF,WEBP,TIFF,BMP"
+    max_status_wait_seconds: float = 30.0
+    # /readyz fails while this host's view is more requests than this behind the log.
+    readiness_max_lag: int = 1000
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
     max_dimension: int = 10_000
@@ -56,6 +67,10 @@ class Settings(BaseSettings):
 
     # Status view.
     view_path: Path = Path("var/status.sqlite3")
+
+    # Prometheus metrics of a worker or projector process on this port (0: none).
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$")

@@ -30,6 +30,8 @@ class ObjectInfo:
     content_type: str
     etag: str
     size: int
+    # User metadata, with the x-amz-meta- prefix removed and names lower-cased.
+    metadata: dict[str, str]
 
 
 def _translate(e: Exception, key: str) -> Exception:
@@ -71,10 +73,17 @@ class ObjectStore:
         except _FAILURES as e:
             raise _translate(e, self.bucket) from e
 
-    def put(self, key: str, data: bytes, content_type: str) -> str:
+    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> str:
         """Store bytes under key, overwriting; returns the ETag."""
         try:
-            result = self._client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+            result = self._client.put_object(
+                self.bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type,
+                metadata=metadata,  # type: ignore[arg-type]
+            )
         except _FAILURES as e:
             raise _translate(e, key) from e
         return str(result.etag).strip('"')
@@ -99,8 +108,14 @@ class ObjectStore:
             info = self._client.stat_object(self.bucket, key)
         except _FAILURES as e:
             raise _translate(e, key) from e
+        prefix = "x-amz-meta-"
+        metadata = {
+            str(k).lower().removeprefix(prefix): str(v)
+            for k, v in (info.metadata or {}).items()
+            if str(k).lower().startswith(prefix)
+        }
         return ObjectInfo(
-            info.content_type or "application/octet-stream", str(info.etag).strip('"'), int(info.size or 0)
+            info.content_type or "application/octet-stream", str(info.etag).strip('"'), int(info.size or 0), metadata
         )
 
     def stream(self, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -89,8 +91,17 @@ class Role:
         say(self.name, f"stopped (pid {self.popen.pid})")
 
 
-def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int) -> list[Role]:
+METRICS_BASE_PORT = 9200
+
+
+def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int, run_dir: Path) -> list[Role]:
+    """The API (gunicorn), the projector and the workers, each with its own metrics endpoint."""
     bin_dir = Path(sys.executable).parent
+    # gunicorn runs several API processes: their metrics meet in one directory.
+    prometheus_dir = run_dir / "prometheus"
+    shutil.rmtree(prometheus_dir, ignore_errors=True)
+    prometheus_dir.mkdir(parents=True)
+    api_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)}
     api = Role(
         "api",
         [
@@ -109,10 +120,20 @@ def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int) 
             "-",
             "producer_api:wsgi_app()",
         ],
-        env,
+        api_env,
     )
-    projector = Role("projector", [str(bin_dir / "status-projector"), "run"], env)
-    resize_workers = [Role(f"worker-{i + 1}", [str(bin_dir / "resize-worker")], env) for i in range(workers)]
+    projector = Role(
+        "projector", [str(bin_dir / "status-projector"), "run"], {**env, "METRICS_PORT": str(METRICS_BASE_PORT)}
+    )
+    resize_workers = [
+        Role(
+            f"worker-{i + 1}",
+            [str(bin_dir / "resize-worker")],
+            # A stable id per slot: with exactly_once, a restarted slot fences its predecessor.
+            {**env, "METRICS_PORT": str(METRICS_BASE_PORT + 1 + i), "WORKER_ID": f"{socket.gethostname()}-{i + 1}"},
+        )
+        for i in range(workers)
+    ]
     return [projector, *resize_workers, api]
 
 
@@ -145,10 +166,14 @@ def main(argv: list[str] | None = None) -> None:
             "stack",
             f"Kafka {infra.kafka_bootstrap_servers}, S3 http://{infra.s3_endpoint} (bucket {settings.s3_bucket})",
         )
-        running = roles(env, args.workers, args.api_port, args.api_processes)
+        running = roles(env, args.workers, args.api_port, args.api_processes, args.run_dir)
         for role in running:
             role.start()
-        say("stack", f"API on http://127.0.0.1:{args.api_port} - Ctrl-C stops everything")
+        say(
+            "stack",
+            f"API on http://127.0.0.1:{args.api_port} (docs /docs, metrics /metrics); projector metrics on "
+            f":{METRICS_BASE_PORT}, workers on :{METRICS_BASE_PORT + 1}.. - Ctrl-C stops everything",
+        )
         try:
             while not stop.wait(0.5):
                 now = time.monotonic()

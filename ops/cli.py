@@ -3,6 +3,7 @@
 topics      create the contract's topics if missing, and show them
 replay      reprocess requests from a time or an offset (new results supersede old ones)
 rebuild     rebuild this host's status view from the topics
+apikey NAME make an API key for a client, and the hashed entry for API_KEYS
 dlq list    show the dead-letter topic: id, task, source, error
 dlq republish ID... | --all   send dead letters back as fresh requests
 """
@@ -20,6 +21,7 @@ from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay
+from producer_api.auth import new_key
 from status_store.rebuild import rebuild
 
 
@@ -42,6 +44,13 @@ def _replay(settings: Settings, args: argparse.Namespace) -> int:
 
 def _rebuild(settings: Settings, args: argparse.Namespace) -> int:
     print(f"rebuilt {settings.view_path} from {rebuild(settings)} events")
+    return 0
+
+
+def _apikey(settings: Settings, args: argparse.Namespace) -> int:
+    key, entry = new_key(args.name)
+    print(f"key (give to the client, shown once): {key}")
+    print(f"API_KEYS entry (configure the service): {entry}")
     return 0
 
 
@@ -76,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--from-offset", type=int, help="the same offset in every partition")
     replaying.set_defaults(run=_replay)
     commands.add_parser("rebuild", help="rebuild the status view from the topics").set_defaults(run=_rebuild)
+    keys = commands.add_parser("apikey", help="make a new API key and its API_KEYS entry (only the hash is kept)")
+    keys.add_argument("name", help="who the key is for, e.g. billing-service")
+    keys.set_defaults(run=_apikey)
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
     dlq.add_parser("list", help="list dead letters").set_defaults(run=_dlq_list)
     again = dlq.add_parser("republish", help="send dead letters back as fresh requests")

@@ -8,27 +8,25 @@ from flask import Flask
 
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
-from producer_api import images, status
+from producer_api import images, openapi, probes, status
 from producer_api.errors import register_error_handlers
+from producer_api.guard import install_guard
 from producer_api.ingress import Ingress
+from producer_api.view_watch import ViewWatch
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     # Larger bodies get a JSON 413 before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    service = Ingress(settings)
-    app.extensions["ingress"] = service
+    app.extensions["ingress"] = Ingress(settings)
+    app.extensions["view_watch"] = ViewWatch(settings.view_path)
     register_error_handlers(app)
-    app.register_blueprint(images.bp)
-    app.register_blueprint(status.bp)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    install_guard(app)
+    for blueprint in (images.bp, status.bp, probes.bp, openapi.bp):
+        app.register_blueprint(blueprint)
     return app
 
 

@@ -9,6 +9,12 @@ from common.errors import BrokerUnavailable, ImageServiceError, StoreUnavailable
 from status_store.errors import ViewError
 
 
+class IdempotencyConflict(ImageServiceError):
+    """The same Idempotency-Key with a different request."""
+
+    code = "idempotency_key_reused"
+
+
 class ApiError(Exception):
     """An error answer with a stable machine-readable code."""
 
@@ -56,6 +62,10 @@ def register_error_handlers(app: Flask) -> None:
             if allow:
                 response.headers["Allow"] = allow
         return response
+
+    @app.errorhandler(IdempotencyConflict)
+    def _conflict(e: IdempotencyConflict) -> Response:
+        return error_response(422, e.code, str(e))
 
     @app.errorhandler(BrokerUnavailable)
     @app.errorhandler(StoreUnavailable)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, stream_with_context, url_for
+from werkzeug.wrappers import Response as WerkzeugResponse
 
+from common import metrics
 from common.errors import ObjectNotFound
+from common.settings import Settings
 from producer_api.errors import ApiError
 from producer_api.lookup import ingress, task_or_404
 from producer_api.validation import parse_order, read_image
@@ -15,22 +18,33 @@ from status_store.fold import FAILURE, SUCCESS
 bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
 
+def allowed_formats(settings: Settings) -> frozenset[str]:
+    return frozenset(f.strip().upper() for f in settings.allowed_input_formats.split(",") if f.strip())
+
+
 @bp.post("/resize")
 def submit_resize() -> tuple[Response, int]:
     service = ingress()
     settings = service.settings
     order = parse_order(request.form, settings.max_dimension)
-    data, info = read_image(request.files, settings.max_pixels)
-    accepted = service.submit(order, data, info)
-    service.record_locally(accepted)
-    current_app.logger.info("accepted", extra={"task_id": accepted.task_id})
-    response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": accepted.task_id})
-    response.headers["Location"] = url_for("status.task_status", task_id=accepted.task_id)
+    data, info = read_image(request.files, settings.max_pixels, allowed_formats(settings))
+    idempotency_key = request.headers.get("Idempotency-Key", "").strip()
+    if len(idempotency_key) > 255:
+        raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key is at most 255 characters")
+    client = g.get("client") or "anonymous"
+    task_id, created = service.submit(order, data, info, (client, idempotency_key) if idempotency_key else None)
+    if created:
+        metrics.UPLOAD_BYTES.observe(len(data))
+        current_app.logger.info("accepted", extra={"task_id": task_id})
+    response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
+    response.headers["Location"] = url_for("status.task_status", task_id=task_id)
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
     return response, 202
 
 
 @bp.get("/result/<task_id>")
-def task_result(task_id: str) -> Response:
+def task_result(task_id: str) -> WerkzeugResponse:
     row = task_or_404(task_id)
     if row.state != SUCCESS or row.result_key is None:
         if row.state == FAILURE:
@@ -42,6 +56,8 @@ def task_result(task_id: str) -> Response:
         not_modified.headers["ETag"] = etag
         return not_modified
     store = ingress().store
+    if request.args.get("redirect") in {"1", "true"}:
+        return redirect(store.presigned_get(row.result_key), code=302)
     chunks = store.stream(row.result_key)
     try:
         first = next(chunks, b"")

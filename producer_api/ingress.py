@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -9,10 +10,11 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
-from common.errors import BrokerUnavailable, ImageServiceError
+from common.errors import BrokerUnavailable, ImageServiceError, ObjectNotFound
 from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait
 from common.settings import Settings
 from common.store import ObjectStore
+from producer_api.errors import IdempotencyConflict
 from producer_api.validation import ResizeOrder
 from resize_worker.probe import ImageInfo
 from schemas import Codec, ObjectRef, ResizeRequested, default_codec, producer_name
@@ -21,6 +23,17 @@ from status_store.fold import TaskRow
 from status_store.view import StatusView
 
 log = logging.getLogger(__name__)
+
+
+_IDEMPOTENCY_NAMESPACE = uuid.UUID("5b6f0c1e-7a42-4c0b-9d1e-0f6f3a1d2c77")
+_FINGERPRINT = "request-sha256"
+
+
+def body_fingerprint(order: ResizeOrder, data: bytes) -> str:
+    """What makes two requests the same request: the options and the image bytes."""
+    digest = hashlib.sha256(repr((order.width, order.height, order.mode, order.format)).encode())
+    digest.update(data)
+    return digest.hexdigest()
 
 
 def original_key(task_id: str) -> str:
@@ -59,12 +72,25 @@ class Ingress:
             raise BrokerUnavailable(f"Kafka unreachable: {e}") from e
         self._broker_down.clear()
 
-    def submit(self, order: ResizeOrder, data: bytes, info: ImageInfo) -> ResizeRequested:
-        """Store the original and emit ResizeRequested; returns only after Kafka acknowledged it."""
+    def submit(
+        self, order: ResizeOrder, data: bytes, info: ImageInfo, idempotency: tuple[str, str] | None = None
+    ) -> tuple[str, bool]:
+        """Store the original and emit ResizeRequested, acknowledged by Kafka. Returns (task id, created).
+
+        With `idempotency` = (client, key) the task id is derived from them, so a
+        retried request names the same task; if that task is already accepted
+        with the same body, nothing is stored or emitted again.
+        """
         self._require_broker()
-        task_id = str(uuid.uuid4())
+        fingerprint = body_fingerprint(order, data)
+        if idempotency is None:
+            task_id = str(uuid.uuid4())
+        else:
+            task_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, "\n".join(idempotency)))
+            if self._already_accepted(task_id, fingerprint):
+                return task_id, False
         key = original_key(task_id)
-        self.store.put(key, data, info.content_type)
+        self.store.put(key, data, info.content_type, metadata={_FINGERPRINT: fingerprint})
         request = ResizeRequested(
             task_id=task_id,
             producer=self.producer_id,
@@ -90,7 +116,19 @@ class Ingress:
             except ImageServiceError:
                 log.warning("could not remove original of refused task", extra={"task_id": task_id})
             raise
-        return request
+        self.record_locally(request)
+        return task_id, True
+
+    def _already_accepted(self, task_id: str, fingerprint: str) -> bool:
+        """True if this idempotent task exists with this body; 422 if it exists with another."""
+        try:
+            stored = self.store.stat(original_key(task_id))
+        except ObjectNotFound:
+            return False
+        if stored.metadata.get(_FINGERPRINT) != fingerprint:
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request")
+        # The original alone is not enough: the earlier attempt may have died before its event.
+        return self.find_task(task_id) is not None
 
     def record_locally(self, request: ResizeRequested) -> None:
         """Fold the acknowledged request into this host's view now, so status never 404s here.
@@ -135,6 +173,32 @@ class Ingress:
                 row = view.get(task_id)
                 if row is not None:
                     return row
+
+    def readiness(self) -> dict[str, str]:
+        """Each dependency's state: "ok" or why not. Ready when all are "ok"."""
+        checks: dict[str, str] = {}
+        try:
+            self.producer.list_topics(self.settings.requests_topic, timeout=1.0)
+            checks["kafka"] = "ok"
+        except KafkaException as e:
+            checks["kafka"] = f"unreachable: {e.args[0].str() if e.args else e}"
+        try:
+            self.store.ensure_bucket()
+            checks["store"] = "ok"
+        except ImageServiceError as e:
+            checks["store"] = f"unreachable: {e}"
+        if checks["kafka"] == "ok":
+            try:
+                with self.open_view() as view:
+                    applied = view.offsets()
+                lag = sum(max(0, high - applied.get(tp, 0)) for tp, high in self._requests_log_end().items())
+                bound = self.settings.readiness_max_lag
+                checks["projector"] = "ok" if lag <= bound else f"{lag} requests behind (bound {bound})"
+            except ImageServiceError as e:
+                checks["projector"] = f"unknown: {e}"
+        else:
+            checks["projector"] = "unknown: Kafka unreachable"
+        return checks
 
     def close(self) -> None:
         self.producer.flush(5)

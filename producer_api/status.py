@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, url_for
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
-from producer_api.lookup import task_or_404
-from status_store.fold import SUCCESS, TaskRow
+from producer_api.errors import ApiError
+from producer_api.lookup import ingress, task_or_404
+from producer_api.view_watch import ViewWatch
+from status_store.fold import SUCCESS, TERMINAL, TaskRow
 
 bp = Blueprint("status", __name__, url_prefix="/api/v1/status")
 
@@ -42,6 +44,27 @@ def status_body(row: TaskRow) -> dict[str, Any]:
     return body
 
 
+def _wait_seconds(raw: str | None, maximum: float) -> float:
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0.0 <= wait <= maximum:
+        raise ApiError(422, "invalid_wait", f"wait must be a number of seconds between 0 and {maximum:g}")
+    return wait
+
+
 @bp.get("/<task_id>")
 def task_status(task_id: str) -> Response:
-    return jsonify(status_body(task_or_404(task_id)))
+    """The task's status; with ?wait=N, answers as soon as the state changes, or after N seconds."""
+    wait = _wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)
+    row = task_or_404(task_id)
+    if wait > 0 and row.state not in TERMINAL:
+        watch: ViewWatch = current_app.extensions["view_watch"]
+        first_state = row.state
+        with ingress().open_view() as view:
+            found = watch.wait_until(lambda: view.get(row.task_id), lambda r: r is None or r.state != first_state, wait)
+        row = found or row
+    return jsonify(status_body(row))

@@ -56,7 +56,9 @@ def parse_order(form: Mapping[str, str], max_dimension: int) -> ResizeOrder:
     return ResizeOrder(width, height, mode, fmt)
 
 
-def read_image(files: Mapping[str, FileStorage], max_pixels: int) -> tuple[bytes, ImageInfo]:
+def read_image(
+    files: Mapping[str, FileStorage], max_pixels: int, allowed: frozenset[str] | None = None
+) -> tuple[bytes, ImageInfo]:
     """The uploaded bytes and what they really are; the file name is never looked at."""
     upload = files.get("file")
     if upload is None:
@@ -68,4 +70,6 @@ def read_image(files: Mapping[str, FileStorage], max_pixels: int) -> tuple[bytes
         info = probe(data, max_pixels)
     except ResizeError as e:
         raise ApiError(422, e.code, str(e)) from e
+    if allowed is not None and info.format not in allowed:
+        raise ApiError(422, "format_not_allowed", f"{info.format} uploads are not accepted here")
     return data, info

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 
+from common import metrics
 from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
 from common.store import ObjectStore
@@ -35,18 +37,23 @@ class Attempts:
 
     def _succeed(self, request: ResizeRequested, attempt: int) -> ResizeCompleted:
         started = time.monotonic()
-        original = self._store(request.source.bucket).get(request.source.key)
-        resized = resize(
-            original.data,
-            request.width,
-            request.height,
-            request.mode,
-            request.format,
-            max_pixels=self.settings.max_pixels,
-        )
+        metrics.QUEUE_WAIT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
+        with metrics.DOWNLOAD_SECONDS.time():
+            original = self._store(request.source.bucket).get(request.source.key)
+        with metrics.RESIZE_SECONDS.time():
+            resized = resize(
+                original.data,
+                request.width,
+                request.height,
+                request.mode,
+                request.format,
+                max_pixels=self.settings.max_pixels,
+            )
         key = result_key(request.task_id)
         store = self._store(self.settings.s3_bucket)
-        etag = store.put(key, resized.data, resized.content_type)
+        with metrics.UPLOAD_SECONDS.time():
+            etag = store.put(key, resized.data, resized.content_type)
+        metrics.REQUEST_TO_RESULT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         return ResizeCompleted(
             task_id=request.task_id,
             producer=self.producer_id,
@@ -82,6 +89,7 @@ class Attempts:
             log.exception("unexpected error", extra={"task_id": request.task_id})
             code, message, transient = "internal_error", f"{type(e).__name__}: {e}", False
         retriable = transient and attempt < self.settings.max_attempts
+        metrics.RESIZE_FAILURES.labels(code).inc()
         log.warning(
             "attempt failed: %s %s",
             code,

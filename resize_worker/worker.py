@@ -14,8 +14,9 @@ import logging
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from common import metrics
 from common.dead_letter import dead_letter_headers
 from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
@@ -57,6 +58,7 @@ class ResizeWorker:
     # -- one record ---------------------------------------------------------
 
     def _dead_letter(self, msg: Message, error: str, delivery: Delivery) -> None:
+        metrics.DEAD_LETTERS.labels("resize_worker").inc()
         log.warning("dead-lettering record: %s", error, extra={"offset": msg.offset(), "topic": msg.topic()})
         key = msg.key()
         delivery.send(
@@ -87,6 +89,7 @@ class ResizeWorker:
         outcome, transient = self.attempts.run(request, attempt)
         delivery.send(self._event(outcome))
         if isinstance(outcome, ResizeFailed) and outcome.retriable:
+            metrics.RETRIES.inc()
             delay = backoff_delay(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
             delivery.send(
                 Record(
@@ -120,6 +123,17 @@ class ResizeWorker:
             if due <= now:
                 self._consumer.resume([TopicPartition(topic, partition)])
                 del self._paused[(topic, partition)]
+
+    def _report_lag(self) -> None:
+        """Consumer lag per assigned partition: log end minus our position."""
+        try:
+            assigned = self._consumer.assignment()
+            for tp in self._consumer.position(assigned):
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=True)
+                lag = max(0, high - tp.offset) if tp.offset >= 0 else high
+                metrics.CONSUMER_LAG.labels("resize_worker", tp.topic, str(tp.partition)).set(lag)
+        except KafkaException:
+            pass  # metrics must never stop the work
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -156,8 +170,12 @@ class ResizeWorker:
         """Poll, handle, commit; with `until`, stop once every listed partition reached its end offset."""
         delivery = self._delivery(stop)
         remaining = dict(until) if until is not None else None
+        lag_due = 0.0
         try:
             while not stop.is_set() and remaining != {}:
+                if time.monotonic() >= lag_due:
+                    self._report_lag()
+                    lag_due = time.monotonic() + 5.0
                 self._resume_due()
                 msg = self._consumer.poll(0.2)
                 if msg is None:

@@ -6,6 +6,7 @@ import argparse
 import signal
 import threading
 
+from common import metrics
 from common.kafka import check_topics
 from common.logs import configure_logging
 from common.settings import load_settings
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    metrics.serve(settings.metrics_port, settings.metrics_host)
     check_topics(settings)
     if args.command == "rebuild":
         events = rebuild(settings)

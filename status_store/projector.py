@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 
+from common import metrics
 from common.dead_letter import send_to_dead_letter
 from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
@@ -82,14 +84,24 @@ class Projector:
         applied = view.apply(events, offsets, generation)
         if applied:
             self.applied += len(events)
+            metrics.PROJECTED_EVENTS.inc(len(events))
         return applied
 
-    def _log_end(self) -> dict[tuple[str, int], int]:
+    def _log_end(self, timeout: float = 30.0) -> dict[tuple[str, int], int]:
         return {
             (topic, partition): high
             for topic in self.topics
-            for partition, high in high_watermarks(self._consumer, topic, timeout=30).items()
+            for partition, high in high_watermarks(self._consumer, topic, timeout=timeout).items()
         }
+
+    def _report_lag(self, view: StatusView) -> None:
+        try:
+            applied = view.offsets()
+            for (topic, partition), high in self._log_end(timeout=2.0).items():
+                lag = max(0, high - applied.get((topic, partition), 0))
+                metrics.CONSUMER_LAG.labels("status_projector", topic, str(partition)).set(lag)
+        except Exception:  # noqa: BLE001 - metrics must never stop the projection
+            log.debug("lag not reported", exc_info=True)
 
     def _caught_up(self, view: StatusView, targets: dict[tuple[str, int], int]) -> bool:
         stored = view.offsets()
@@ -103,9 +115,13 @@ class Projector:
         try:
             generation = view.generation()
             self._assign(view)
+            lag_due = 0.0
             while not stop.is_set():
                 if until_caught_up and self._caught_up(view, targets):
                     break
+                if time.monotonic() >= lag_due:
+                    self._report_lag(view)
+                    lag_due = time.monotonic() + 5.0
                 messages = self._consumer.consume(BATCH_SIZE, timeout=0.2)
                 if not messages:
                     continue

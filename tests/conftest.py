@@ -65,6 +65,9 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         "view_path": tmp_path / "view.sqlite3",
         "topic_partitions": 3,
         "retry_backoff_seconds": 0.05,
+        # Load tests share one client address; the rate-limit test sets its own.
+        "rate_limit_per_second": 100_000.0,
+        "rate_limit_burst": 100_000,
     }
 
     def make(**overrides: object) -> Settings:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from flask import Flask
 from PIL import Image
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -42,6 +43,7 @@ class Pipeline:
     threads: list[threading.Thread] = field(default_factory=list)
     servers: list[BaseWSGIServer] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)
+    apps: list[Flask] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
 
     def url(self, path: str) -> str:
@@ -70,6 +72,7 @@ class Pipeline:
     def serve_api(self, settings: Settings) -> str:
         """Another API replica (own view file) on its own port; returns its base URL."""
         app = create_app(settings)
+        self.apps.append(app)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         self.servers.append(server)
         self._spawn(server.serve_forever, "api")

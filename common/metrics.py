@@ -1,0 +1,64 @@
+"""Prometheus metrics of every role, defined once.
+
+The API runs under gunicorn with several processes: with PROMETHEUS_MULTIPROC_DIR
+set, /metrics aggregates all of them. Workers and the projector serve their own
+/metrics on METRICS_PORT.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    start_http_server,
+)
+
+LATENCY = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+SIZES = (1e3, 1e4, 1e5, 5e5, 1e6, 5e6, 1e7, 2.5e7)
+
+# API
+HTTP_REQUESTS = Counter("imgresize_http_requests_total", "HTTP requests", ["route", "method", "status"])
+HTTP_SECONDS = Histogram("imgresize_http_request_seconds", "HTTP request time", ["route"], buckets=LATENCY)
+UPLOAD_BYTES = Histogram("imgresize_upload_bytes", "Accepted upload sizes", buckets=SIZES)
+
+# Worker: where the time between a request and its result goes.
+QUEUE_WAIT = Histogram("imgresize_queue_wait_seconds", "From request to the start of an attempt", buckets=LATENCY)
+DOWNLOAD_SECONDS = Histogram("imgresize_download_seconds", "Fetching the original", buckets=LATENCY)
+RESIZE_SECONDS = Histogram("imgresize_resize_seconds", "Decoding, resizing and encoding", buckets=LATENCY)
+UPLOAD_SECONDS = Histogram("imgresize_result_upload_seconds", "Storing the result", buckets=LATENCY)
+REQUEST_TO_RESULT = Histogram(
+    "imgresize_request_to_result_seconds", "From request to the stored result", buckets=LATENCY
+)
+RESIZE_FAILURES = Counter("imgresize_resize_failures_total", "Failed attempts by error code", ["code"])
+RETRIES = Counter("imgresize_retries_total", "Requests sent to the retry topic")
+DEAD_LETTERS = Counter("imgresize_dead_letters_total", "Records sent to the dead-letter topic", ["component"])
+CONSUMER_LAG = Gauge(
+    "imgresize_consumer_lag",
+    "Records not yet handled, per partition",
+    ["role", "topic", "partition"],
+    multiprocess_mode="max",
+)
+PROJECTED_EVENTS = Counter("imgresize_projected_events_total", "Events folded into the status view")
+
+
+def serve(port: int, host: str) -> None:
+    """Serve /metrics of this process (worker, projector) when a port is set."""
+    if port:
+        start_http_server(port, addr=host)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text exposition of this process, or of all API processes in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

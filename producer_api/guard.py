@@ -1,0 +1,43 @@
+"""Around every request: who is calling, whether they may, and what it cost (metrics)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, Response, g, request
+
+from common import metrics
+from producer_api.auth import authenticate, parse_keys
+from producer_api.errors import ApiError
+from producer_api.rate_limit import TokenBuckets
+
+# Endpoints anyone may call: probes, metrics, the API description.
+OPEN_ENDPOINTS = {"probes.healthz", "probes.readyz", "probes.metrics", "openapi.openapi", "openapi.docs"}
+
+
+def install_guard(app: Flask) -> None:
+    settings = app.extensions["ingress"].settings
+    keys = parse_keys(settings.api_keys)
+    buckets = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+
+    @app.before_request
+    def _guard() -> None:
+        g.started = time.perf_counter()
+        if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+            return
+        presented = {name: request.headers.get(name, "") for name in ("X-API-Key", "Authorization")}
+        verdict = authenticate(presented, keys, settings.auth_required)
+        if verdict.status != 200:
+            raise ApiError(verdict.status, verdict.code, verdict.message)
+        g.client = verdict.client
+        wait = buckets.take(verdict.client or f"addr:{request.remote_addr}")
+        if wait > 0:
+            raise ApiError(429, "rate_limited", "too many requests; slow down", retry_after=max(1, round(wait + 0.5)))
+
+    @app.after_request
+    def _measure(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        if "started" in g:
+            metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - g.started)
+        return response

@@ -1,0 +1,290 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /openapi.json and rendered at /docs.
+
+Written by hand next to the routes; a test checks that it names exactly the
+routes the app has, and schemathesis checks the answers against it.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_TASK_ID = {
+    "name": "task_id",
+    "in": "path",
+    "required": True,
+    "description": "The task id a 202 returned (a UUID; anything else is a 404).",
+    "schema": {"type": "string"},
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ERROR}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    known = {
+        401: "No API key (when keys are required)",
+        403: "Unknown API key",
+        404: "Unknown task, non-UUID id, result not ready, or task failed",
+        413: "Body larger than the upload limit",
+        422: "Invalid input",
+        429: "Rate limit exceeded; see Retry-After",
+        503: "Kafka, the object store or the status view unavailable; see Retry-After",
+    }
+    return {str(status): _error(known[status]) for status in statuses}
+
+
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "imgresize",
+        "version": "1.0.0",
+        "description": (
+            "Event-driven image resizing. Uploads are accepted (202) once the request event is in Kafka; "
+            "workers resize; the status and result endpoints read a view folded from the events."
+        ),
+    },
+    "components": {
+        "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["result", "message", "code"],
+                "properties": {
+                    "result": {"const": "error"},
+                    "message": {"type": "string"},
+                    "code": {"type": "string"},
+                },
+            },
+            "Accepted": {
+                "type": "object",
+                "required": ["status", "message", "task_id"],
+                "properties": {
+                    "status": {"const": "accepted"},
+                    "message": {"type": "string"},
+                    "task_id": {"type": "string", "format": "uuid"},
+                },
+            },
+            "Status": {
+                "type": "object",
+                "required": ["task_id", "status", "attempts", "created_at", "started_at", "finished_at", "request"],
+                "properties": {
+                    "task_id": {"type": "string", "format": "uuid"},
+                    "status": {"enum": ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]},
+                    "attempts": {"type": "integer", "minimum": 0},
+                    "created_at": _TIME,
+                    "started_at": _TIME,
+                    "finished_at": _TIME,
+                    "request": {
+                        "type": "object",
+                        "properties": {
+                            "width": {"type": ["integer", "null"]},
+                            "height": {"type": ["integer", "null"]},
+                            "mode": {"type": ["string", "null"]},
+                            "format": {"type": ["string", "null"]},
+                        },
+                    },
+                    "result": {
+                        "type": "object",
+                        "properties": {
+                            "url": {"type": "string"},
+                            "content_type": {"type": "string"},
+                            "width": {"type": "integer"},
+                            "height": {"type": "integer"},
+                            "size_bytes": {"type": "integer"},
+                            "source_width": {"type": "integer"},
+                            "source_height": {"type": "integer"},
+                        },
+                    },
+                    "error": {
+                        "type": "object",
+                        "properties": {"code": {"type": "string"}, "message": {"type": ["string", "null"]}},
+                    },
+                },
+            },
+        },
+    },
+    "security": [{"apiKey": []}, {}],
+    "paths": {
+        "/api/v1/images/resize": {
+            "post": {
+                "summary": "Upload an image to resize",
+                "operationId": "submitResize",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "description": "Same key and body: the same task, no second event. Other body: 422.",
+                        "schema": {"type": "string", "maxLength": 255},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {
+                                    "file": {"type": "string", "format": "binary"},
+                                    "width": {"type": "integer", "minimum": 1, "maximum": 10000},
+                                    "height": {"type": "integer", "minimum": 1, "maximum": 10000},
+                                    "mode": {"enum": ["fill", "fit", "pad", "stretch"]},
+                                    "format": {"enum": ["jpeg", "jpg", "png", "webp", "gif"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": {
+                        "description": "Accepted: the request event is in Kafka",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                    },
+                    **_errors(401, 403, 413, 422, 429, 503),
+                    "400": _error("Malformed request"),
+                },
+            }
+        },
+        "/api/v1/status/{task_id}": {
+            "get": {
+                "summary": "A task's status",
+                "operationId": "taskStatus",
+                "parameters": [
+                    _TASK_ID,
+                    {
+                        "name": "wait",
+                        "in": "query",
+                        "required": False,
+                        "description": "Long-poll: answer as soon as the state changes, or after this many seconds.",
+                        "schema": {"type": "number", "minimum": 0, "maximum": 30},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The task",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+                    },
+                    **_errors(401, 403, 404, 422, 429, 503),
+                },
+            }
+        },
+        "/api/v1/images/result/{task_id}": {
+            "get": {
+                "summary": "The resized image, as often as asked",
+                "operationId": "taskResult",
+                "parameters": [
+                    _TASK_ID,
+                    {
+                        "name": "redirect",
+                        "in": "query",
+                        "required": False,
+                        "description": "1: redirect to a presigned URL of the object store instead.",
+                        "schema": {"enum": ["0", "1", "true", "false"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The image, with ETag and Content-Length",
+                        "content": {
+                            ct: {"schema": {"type": "string", "format": "binary"}}
+                            for ct in ("image/jpeg", "image/png", "image/webp", "image/gif")
+                        },
+                    },
+                    "302": {"description": "Redirect to a presigned URL (redirect=1)"},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "operationId": "healthz",
+                "security": [],
+                "responses": {"200": {"description": "Alive", "content": {"application/json": {"schema": {}}}}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: Kafka, the bucket, the view's lag",
+                "operationId": "readyz",
+                "security": [],
+                "responses": {
+                    "200": {"description": "Ready", "content": {"application/json": {"schema": {}}}},
+                    "503": _error("Not ready; message says which check failed"),
+                },
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics",
+                "operationId": "metrics",
+                "security": [],
+                "responses": {"200": {"description": "Text exposition", "content": {"text/plain": {"schema": {}}}}},
+            }
+        },
+        "/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "openapi",
+                "security": [],
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {}}}}},
+            }
+        },
+        "/docs": {
+            "get": {
+                "summary": "This document as a page",
+                "operationId": "docs",
+                "security": [],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {}}}}},
+            }
+        },
+    },
+}
+
+
+@bp.get("/openapi.json", endpoint="openapi")
+def openapi_document() -> Response:
+    return jsonify(SPEC)
+
+
+@bp.get("/docs", endpoint="docs")
+def docs_page() -> Response:
+    """The routes, their parameters and answers, on one plain page (no scripts, no CDN)."""
+    parts = [f"<h1>{html.escape(SPEC['info']['title'])} API</h1><p>{html.escape(SPEC['info']['description'])}</p>"]
+    parts.append('<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>')
+    for path, operations in SPEC["paths"].items():
+        for method, operation in operations.items():
+            parts.append(
+                f"<h2><code>{method.upper()} {html.escape(path)}</code></h2><p>{html.escape(operation['summary'])}</p>"
+            )
+            params = operation.get("parameters", [])
+            if params:
+                rows = "".join(
+                    f"<li><code>{html.escape(p['name'])}</code> ({p['in']}): "
+                    f"{html.escape(p.get('description', ''))}</li>"
+                    for p in params
+                )
+                parts.append(f"<ul>{rows}</ul>")
+            answers = "".join(
+                f"<li><b>{status}</b> {html.escape(response['description'])}</li>"
+                for status, response in operation["responses"].items()
+            )
+            parts.append(f"<ul>{answers}</ul>")
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>imgresize API</title>"
+        "<style>body{font-family:sans-serif;max-width:60rem;margin:2rem auto;line-height:1.4}"
+        "code{background:#f3f3f3;padding:0 .2rem}</style></head><body>" + "".join(parts) + "</body></html>"
+    )
+    return Response(page, content_type="text/html; charset=utf-8")

@@ -1,0 +1,33 @@
+"""Liveness, readiness and metrics: open endpoints for orchestrators and Prometheus."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+
+from common import metrics
+from producer_api.lookup import ingress
+
+bp = Blueprint("probes", __name__)
+
+
+@bp.get("/healthz", endpoint="healthz")
+def healthz() -> Response:
+    """The process is alive (nothing else is checked)."""
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz", endpoint="readyz")
+def readyz() -> tuple[Response, int]:
+    """Kafka and the bucket answer, and this host's view is not too far behind the log."""
+    checks = ingress().readiness()
+    failing = {name: state for name, state in checks.items() if state != "ok"}
+    if failing:
+        message = "; ".join(f"{name}: {state}" for name, state in failing.items())
+        return jsonify({"result": "error", "message": message, "code": "not_ready", "checks": checks}), 503
+    return jsonify({"status": "ready", "checks": checks}), 200
+
+
+@bp.get("/metrics", endpoint="metrics")
+def prometheus_metrics() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
