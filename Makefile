@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install up test test-unit lint bench clean
+.PHONY: install up test test-unit lint bench bench-engine clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,10 +37,16 @@ test: install lint
 test-unit: install
 	$(PY) -m pytest tests/unit
 
+## Benchmarks: they print tables; nothing is asserted.
+bench: bench-engine
+
+bench-engine: install
+	$(PY) -m bench.engine_bench
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra ops
+	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra ops bench
 
 clean:
 	rm -rf $(VENV) .cache var

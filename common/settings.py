@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     readiness_max_lag: int = 1000
     max_upload_bytes: int = 25 * 1024 * 1024
     max_pixels: int = 50_000_000
+    max_frames: int = 300
     max_dimension: int = 10_000
     produce_timeout_seconds: float = 10.0
     # How long a status request waits for this host's view to catch up with

@@ -26,7 +26,7 @@ def allowed_formats(settings: Settings) -> frozenset[str]:
 def submit_resize() -> tuple[Response, int]:
     service = ingress()
     settings = service.settings
-    order = parse_order(request.form, settings.max_dimension)
+    order = parse_order(request.form, settings.max_dimension, request.headers.get("Accept", ""))
     data, info = read_image(request.files, settings.max_pixels, allowed_formats(settings))
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 255:

@@ -31,7 +31,7 @@ _FINGERPRINT = "request-sha256"
 
 def body_fingerprint(order: ResizeOrder, data: bytes) -> str:
     """What makes two requests the same request: the options and the image bytes."""
-    digest = hashlib.sha256(repr((order.width, order.height, order.mode, order.format)).encode())
+    digest = hashlib.sha256(repr(order).encode())
     digest.update(data)
     return digest.hexdigest()
 
@@ -100,6 +100,9 @@ class Ingress:
             mode=order.mode,
             format=order.format,
             content_type=info.content_type,
+            quality=order.quality,
+            gravity=order.gravity,
+            upscale=order.upscale,
         )
         try:
             produce_and_wait(

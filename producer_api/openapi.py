@@ -11,6 +11,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES
+
 bp = Blueprint("openapi", __name__)
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -139,7 +141,10 @@ SPEC: dict[str, Any] = {
                                     "width": {"type": "integer", "minimum": 1, "maximum": 10000},
                                     "height": {"type": "integer", "minimum": 1, "maximum": 10000},
                                     "mode": {"enum": ["fill", "fit", "pad", "stretch"]},
-                                    "format": {"enum": ["jpeg", "jpg", "png", "webp", "gif"]},
+                                    "format": {"enum": ["jpeg", "jpg", "png", "webp", "gif", "avif", "auto"]},
+                                    "quality": {"type": "integer", "minimum": 1, "maximum": 100},
+                                    "gravity": {"enum": [*GRAVITIES, *CONTENT_GRAVITIES]},
+                                    "upscale": {"enum": ["true", "false", "1", "0", "yes", "no"]},
                                 },
                             }
                         }

@@ -11,7 +11,7 @@ from werkzeug.datastructures import FileStorage
 from producer_api.errors import ApiError
 from resize_worker.engine import OUTPUT_FORMATS
 from resize_worker.errors import ResizeError
-from resize_worker.geometry import MODES
+from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES, MODES
 from resize_worker.probe import ImageInfo, probe
 
 _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
@@ -23,24 +23,38 @@ class ResizeOrder:
     height: int | None
     mode: str
     format: str | None
+    quality: int | None = None
+    gravity: str = "centre"
+    upscale: bool | None = None
 
 
-def _dimension(form: Mapping[str, str], name: str, maximum: int) -> int | None:
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def format_for(accept: str) -> str | None:
+    """format=auto: the best format the client says it takes, else the source's own."""
+    accepted = accept.lower()
+    if "image/avif" in accepted:
+        return "avif"
+    if "image/webp" in accepted:
+        return "webp"
+    return None
+
+
+def _dimension(form: Mapping[str, str], name: str, maximum: int, code: str = "invalid_dimension") -> int | None:
     raw = form.get(name)
     if raw is None or raw.strip() == "":
         return None
     text = raw.strip()
     # ASCII digits only: str.isdigit() and int() also accept other scripts' digits.
-    if not _ASCII_INTEGER.fullmatch(text):
-        raise ApiError(422, "invalid_dimension", f"{name} must be an integer between 1 and {maximum}")
+    if not _ASCII_INTEGER.fullmatch(text) or not 1 <= int(text) <= maximum:
+        raise ApiError(422, code, f"{name} must be an integer between 1 and {maximum}")
     value = int(text)
-    if not 1 <= value <= maximum:
-        raise ApiError(422, "invalid_dimension", f"{name} must be an integer between 1 and {maximum}")
     return value
 
 
-def parse_order(form: Mapping[str, str], max_dimension: int) -> ResizeOrder:
-    """Width, height, mode and format from the form fields."""
+def parse_order(form: Mapping[str, str], max_dimension: int, accept: str = "") -> ResizeOrder:
+    """Width, height, mode, format, quality, gravity and upscale from the form fields."""
     width = _dimension(form, "width", max_dimension)
     height = _dimension(form, "height", max_dimension)
     if width is None and height is None:
@@ -49,11 +63,22 @@ def parse_order(form: Mapping[str, str], max_dimension: int) -> ResizeOrder:
     if mode not in MODES:
         raise ApiError(422, "invalid_mode", f"mode must be one of {', '.join(MODES)}")
     fmt = (form.get("format") or "").strip().lower() or None
-    if fmt is not None and fmt not in OUTPUT_FORMATS:
-        raise ApiError(422, "invalid_format", f"format must be one of {', '.join(sorted(OUTPUT_FORMATS))}")
+    if fmt == "auto":
+        fmt = format_for(accept)
+    elif fmt is not None and fmt not in OUTPUT_FORMATS:
+        choices = ", ".join(sorted([*OUTPUT_FORMATS, "auto"]))
+        raise ApiError(422, "invalid_format", f"format must be one of {choices}")
     if fmt == "jpg":
         fmt = "jpeg"
-    return ResizeOrder(width, height, mode, fmt)
+    quality = _dimension(form, "quality", 100, code="invalid_quality")
+    gravity = (form.get("gravity") or "centre").strip().lower()
+    if gravity not in GRAVITIES and gravity not in CONTENT_GRAVITIES:
+        raise ApiError(422, "invalid_gravity", f"gravity must be one of {', '.join([*GRAVITIES, *CONTENT_GRAVITIES])}")
+    raw_upscale = (form.get("upscale") or "").strip().lower()
+    if raw_upscale and raw_upscale not in _BOOLEANS:
+        raise ApiError(422, "invalid_upscale", "upscale must be true or false")
+    upscale = _BOOLEANS[raw_upscale] if raw_upscale else None
+    return ResizeOrder(width, height, mode, fmt, quality, gravity, upscale)
 
 
 def read_image(

@@ -47,7 +47,11 @@ class Attempts:
                 request.height,
                 request.mode,
                 request.format,
+                quality=request.quality,
+                gravity=request.gravity,
+                upscale=request.upscale,
                 max_pixels=self.settings.max_pixels,
+                max_frames=self.settings.max_frames,
             )
         key = result_key(request.task_id)
         store = self._store(self.settings.s3_bucket)

@@ -6,6 +6,22 @@ from dataclasses import dataclass
 
 MODES = ("fill", "fit", "pad", "stretch")
 
+# Where a fill crop sits on the free axis: 0 = left/top, 0.5 = centre, 1 = right/bottom.
+GRAVITIES: dict[str, tuple[float, float]] = {
+    "centre": (0.5, 0.5),
+    "center": (0.5, 0.5),
+    "north": (0.5, 0.0),
+    "south": (0.5, 1.0),
+    "east": (1.0, 0.5),
+    "west": (0.0, 0.5),
+    "northeast": (1.0, 0.0),
+    "northwest": (0.0, 0.0),
+    "southeast": (1.0, 1.0),
+    "southwest": (0.0, 1.0),
+}
+# Chosen from the picture itself: the crop window with the most detail.
+CONTENT_GRAVITIES = ("entropy",)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -20,6 +36,12 @@ class Plan:
     canvas: tuple[int, int]
     offset: tuple[int, int]
 
+    @property
+    def scale(self) -> float:
+        """Output pixels per source pixel along the larger ratio (how much detail is needed)."""
+        left, top, right, bottom = self.crop
+        return max(self.scaled[0] / (right - left), self.scaled[1] / (bottom - top))
+
 
 def _proportional(src_w: int, src_h: int, width: int | None, height: int | None) -> tuple[int, int]:
     if width is not None:
@@ -28,25 +50,48 @@ def _proportional(src_w: int, src_h: int, width: int | None, height: int | None)
     return max(1, round(src_w * height / src_h)), height
 
 
-def plan(src_w: int, src_h: int, width: int | None, height: int | None, mode: str = "fill") -> Plan:
+def default_upscale(mode: str) -> bool:
+    """fill and stretch promise exactly width x height, as the original service did; fit and pad never enlarge."""
+    return mode in {"fill", "stretch"}
+
+
+def plan(
+    src_w: int,
+    src_h: int,
+    width: int | None,
+    height: int | None,
+    mode: str = "fill",
+    anchor: tuple[float, float] = (0.5, 0.5),
+    upscale: bool | None = None,
+) -> Plan:
     """The plan for one request. With only one side given, every mode keeps the aspect ratio."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; one of {', '.join(MODES)}")
     if width is None and height is None:
         raise ValueError("width or height is required")
+    enlarge = default_upscale(mode) if upscale is None else upscale
     whole = (0.0, 0.0, float(src_w), float(src_h))
     if width is None or height is None:
         size = _proportional(src_w, src_h, width, height)
+        if not enlarge and size[0] > src_w:
+            size = (src_w, src_h)
         return Plan(whole, size, size, (0, 0))
     if mode == "stretch":
+        if not enlarge:
+            width, height = min(width, src_w), min(height, src_h)
         return Plan(whole, (width, height), (width, height), (0, 0))
     if mode == "fill":
-        # Cover the box, then take its centre: exact size, no distortion.
+        # Cover the box, then take the window the anchor names: exact size, no distortion.
+        if not enlarge and (width > src_w or height > src_h):
+            shrink = min(src_w / width, src_h / height, 1.0)
+            width, height = max(1, round(width * shrink)), max(1, round(height * shrink))
         scale = max(width / src_w, height / src_h)
-        crop_w, crop_h = width / scale, height / scale
-        left, top = (src_w - crop_w) / 2, (src_h - crop_h) / 2
+        crop_w, crop_h = min(src_w, width / scale), min(src_h, height / scale)
+        left, top = (src_w - crop_w) * anchor[0], (src_h - crop_h) * anchor[1]
         return Plan((left, top, left + crop_w, top + crop_h), (width, height), (width, height), (0, 0))
     scale = min(width / src_w, height / src_h)
+    if not enlarge:
+        scale = min(scale, 1.0)
     fitted = (max(1, round(src_w * scale)), max(1, round(src_h * scale)))
     if mode == "fit":
         return Plan(whole, fitted, fitted, (0, 0))

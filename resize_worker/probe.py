@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -21,6 +22,8 @@ _SIGNATURES: tuple[tuple[bytes, int, str], ...] = (
     (b"MM\x00*", 0, "TIFF"),
     (b"BM", 0, "BMP"),
 )
+# ISO base media (AVIF, HEIC): `ftyp` at byte 4, then the brand.
+_FTYP_BRANDS = {b"avif": "AVIF", b"avis": "AVIF", b"heic": "HEIF", b"heix": "HEIF", b"mif1": "HEIF", b"msf1": "HEIF"}
 
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -29,6 +32,8 @@ CONTENT_TYPES = {
     "WEBP": "image/webp",
     "TIFF": "image/tiff",
     "BMP": "image/bmp",
+    "AVIF": "image/avif",
+    "HEIF": "image/heic",
 }
 
 
@@ -45,6 +50,8 @@ class ImageInfo:
 
 def sniff_format(data: bytes) -> str | None:
     """The format the magic number says, or None."""
+    if data[4:8] == b"ftyp" and data[8:12] in _FTYP_BRANDS:
+        return _FTYP_BRANDS[data[8:12]]
     for magic, offset, fmt in _SIGNATURES:
         if data[offset : offset + len(magic)] == magic:
             if fmt == "WEBP" and data[:4] != b"RIFF":
@@ -53,14 +60,30 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+def _register_heif() -> None:
+    """HEIC through pillow-heif, when installed (it registers the HEIF format with Pillow)."""
+    try:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    except ImportError as e:
+        raise UnsupportedFormat("HEIC support is not installed (pip install pillow-heif)") from e
+
+
 def probe(data: bytes, max_pixels: int) -> ImageInfo:
     """Check format and pixel budget from the header alone; decode nothing."""
     sniffed = sniff_format(data)
     if sniffed is None:
-        raise NotAnImage("the bytes are not a JPEG, PNG, GIF, WebP, TIFF or BMP image")
+        raise NotAnImage("the bytes are not a JPEG, PNG, GIF, WebP, AVIF, HEIC, TIFF or BMP image")
+    if sniffed == "HEIF":
+        _register_heif()
     try:
-        with Image.open(io.BytesIO(data), formats=[sniffed]) as image:
-            width, height = image.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=[sniffed]) as image:
+                width, height = image.size
+    except Image.DecompressionBombWarning as e:
+        raise TooManyPixels(str(e)) from e
     except UnidentifiedImageError as e:
         raise CorruptImage(f"{sniffed} header cannot be read") from e
     except Image.DecompressionBombError as e:

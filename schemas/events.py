@@ -65,6 +65,9 @@ class ResizeRequested(Event):
     mode: str = "fill"
     format: str | None = None
     content_type: str | None = None
+    quality: int | None = None
+    gravity: str = "centre"
+    upscale: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

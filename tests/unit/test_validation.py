@@ -19,6 +19,10 @@ from producer_api.validation import ResizeOrder, parse_order, read_image
         ({"width": " 1 ", "height": "10000"}, ResizeOrder(1, 10000, "fill", None)),
         ({"width": "50"}, ResizeOrder(50, None, "fill", None)),
         ({"height": "50", "mode": "FIT", "format": "jpg"}, ResizeOrder(None, 50, "fit", "jpeg")),
+        (
+            {"width": "9", "quality": "70", "gravity": "North", "upscale": "false"},
+            ResizeOrder(9, None, "fill", None, 70, "north", False),
+        ),
         ({"width": "5", "height": "", "mode": "stretch", "format": "webp"}, ResizeOrder(5, None, "stretch", "webp")),
     ],
 )
@@ -39,6 +43,10 @@ def test_valid_forms(form: dict[str, str], order: ResizeOrder) -> None:
         ({}, "missing_dimension"),
         ({"width": "10", "mode": "crop"}, "invalid_mode"),
         ({"width": "10", "format": "tiff"}, "invalid_format"),
+        ({"width": "10", "quality": "0"}, "invalid_quality"),
+        ({"width": "10", "quality": "101"}, "invalid_quality"),
+        ({"width": "10", "gravity": "up"}, "invalid_gravity"),
+        ({"width": "10", "upscale": "maybe"}, "invalid_upscale"),
     ],
 )
 def test_invalid_forms(form: dict[str, str], code: str) -> None:
@@ -80,3 +88,11 @@ def test_pixel_budget_is_checked_from_the_header() -> None:
     with pytest.raises(ApiError) as error:
         read_image(_upload(big.getvalue(), "big.png"), 1_000_000)
     assert error.value.code == "too_many_pixels"
+
+
+@pytest.mark.parametrize(
+    ("accept", "chosen"),
+    [("image/avif,image/webp,*/*", "avif"), ("image/webp,*/*", "webp"), ("*/*", None), ("", None)],
+)
+def test_format_auto_follows_accept(accept: str, chosen: str | None) -> None:
+    assert parse_order({"width": "10", "format": "auto"}, 10_000, accept).format == chosen
