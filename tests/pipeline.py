@@ -6,6 +6,7 @@ import io
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +55,22 @@ class Pipeline:
         return self.session.post(
             self.url("/api/v1/images/resize"), files={"file": (filename, data)}, data=form, timeout=30
         )
+
+    def submit_many(self, count: int, clients: int = 16, image: bytes | None = None, **fields: Any) -> list[str]:
+        """`count` uploads from `clients` threads, each with its own connection; every one must be a 202."""
+        data = image or jpeg_bytes(160, 120)
+        form = {k: str(v) for k, v in (fields or {"width": 64, "height": 64}).items()}
+
+        def one(i: int) -> str:
+            with requests.Session() as session:
+                response = session.post(
+                    self.url("/api/v1/images/resize"), files={"file": (f"{i}.jpg", data)}, data=form, timeout=60
+                )
+            assert response.status_code == 202, response.text
+            return str(response.json()["task_id"])
+
+        with ThreadPoolExecutor(clients) as pool:
+            return list(pool.map(one, range(count)))
 
     def status(self, task_id: str, base_url: str | None = None) -> requests.Response:
         return self.session.get(f"{base_url or self.base_url}/api/v1/status/{task_id}", timeout=30)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 from confluent_kafka import Producer
 from PIL import Image
 
@@ -23,21 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def test_burst_of_300_jobs_from_16_clients(pipeline_factory: Callable[..., Pipeline]) -> None:
     pipeline = pipeline_factory(workers=2)
-    image = jpeg_bytes(120, 90)
-
-    def submit(i: int) -> str:
-        with requests.Session() as session:
-            response = session.post(
-                pipeline.url("/api/v1/images/resize"),
-                files={"file": (f"img{i}.jpg", image)},
-                data={"width": "40", "height": "30"},
-                timeout=60,
-            )
-        assert response.status_code == 202, response.text
-        return str(response.json()["task_id"])
-
-    with ThreadPoolExecutor(16) as pool:
-        task_ids = list(pool.map(submit, range(300)))
+    task_ids = pipeline.submit_many(300, clients=16, image=jpeg_bytes(120, 90), width=40, height=30)
     assert len(set(task_ids)) == 300
 
     outcomes = [pipeline.wait_terminal(task_id, timeout=180)["status"] for task_id in task_ids]

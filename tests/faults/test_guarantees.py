@@ -12,7 +12,6 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -31,24 +30,6 @@ from tests.faults.conftest import BIN, RestartableKafka, RestartableS3, RoleProc
 from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.faults
-
-
-def submit_many(pipeline: Pipeline, count: int, clients: int = 16) -> list[str]:
-    image = jpeg_bytes(160, 120)
-
-    def one(i: int) -> str:
-        with requests.Session() as session:
-            response = session.post(
-                pipeline.url("/api/v1/images/resize"),
-                files={"file": (f"{i}.jpg", image)},
-                data={"width": "64", "height": "64"},
-                timeout=60,
-            )
-        assert response.status_code == 202, response.text
-        return str(response.json()["task_id"])
-
-    with ThreadPoolExecutor(clients) as pool:
-        return list(pool.map(one, range(count)))
 
 
 def completed_events(settings: Settings, isolation: str = "read_committed") -> Counter[str]:
@@ -92,7 +73,7 @@ def test_worker_killed_mid_run_then_replaced(
     pipeline = pipeline_factory(workers=0)
     settings = pipeline.settings
     first = role_processes.start([str(BIN / "resize-worker")], settings_env(settings), "worker")
-    task_ids = submit_many(pipeline, 500)
+    task_ids = pipeline.submit_many(500)
     wait_for(lambda: view_count(settings, "SUCCESS") >= 100, 120, "100 jobs done")
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -302,7 +283,7 @@ def test_projector_killed_repeatedly_resumes_exactly_and_converges(
     projector = role_processes.start([str(BIN / "status-projector"), "run"], env, "projector")
     submitted: list[str] = []
     for _ in range(4):
-        submitted += submit_many(pipeline, 20, clients=4)
+        submitted += pipeline.submit_many(20, clients=4)
         time.sleep(0.5)
         projector.send_signal(signal.SIGKILL)
         projector.wait()
