@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imgresize-stack", description=__doc__)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="resize worker processes")
     parser.add_argument("--api-port", type=int, default=8080)
-    parser.add_argument("--api-processes", type=int, default=2)
+    # On a small machine that also runs Kafka and S3, fewer API processes contend less (docs/PERFORMANCE.md).
+    parser.add_argument("--api-processes", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     parser.add_argument("--kafka-port", type=int, default=9092)
     parser.add_argument("--s3-port", type=int, default=8333)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "stack")

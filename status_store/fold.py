@@ -134,11 +134,11 @@ def _outcome_fields(event: Event) -> dict[str, object]:
 def _apply_lifecycle(row: TaskRow, event: Event) -> TaskRow:
     state, attempt = _state_of(event)
     key = _lifecycle_key(state in TERMINAL, attempt, _RANK[state], event.occurred_at, event.event_id)
-    row = dataclasses.replace(row, attempts=max(row.attempts, attempt))
     if key <= _row_key(row):
-        return row
+        return row if attempt <= row.attempts else dataclasses.replace(row, attempts=attempt)
     return dataclasses.replace(
         row,
+        attempts=max(row.attempts, attempt),
         state=state,
         lifecycle_rank=_RANK[state],
         lifecycle_attempt=attempt,

@@ -20,7 +20,7 @@ from status_store.view import StatusView
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 2000
 
 
 class Projector:
@@ -87,21 +87,39 @@ class Projector:
             metrics.PROJECTED_EVENTS.inc(len(events))
         return applied
 
-    def _log_end(self, timeout: float = 30.0) -> dict[tuple[str, int], int]:
+    def _log_end(self) -> dict[tuple[str, int], int]:
+        """Log-end offsets, asked before partitions are assigned (no fetch in flight to wait behind)."""
         return {
             (topic, partition): high
             for topic in self.topics
-            for partition, high in high_watermarks(self._consumer, topic, timeout=timeout).items()
+            for partition, high in high_watermarks(self._consumer, topic, timeout=30).items()
         }
 
     def _report_lag(self, view: StatusView) -> None:
+        # Cached high watermarks (from fetch responses): a fresh ListOffsets request would
+        # queue behind the consumer's own long-polling fetch on the same connection.
         try:
             applied = view.offsets()
-            for (topic, partition), high in self._log_end(timeout=2.0).items():
-                lag = max(0, high - applied.get((topic, partition), 0))
-                metrics.CONSUMER_LAG.labels("status_projector", topic, str(partition)).set(lag)
+            for tp in self._consumer.assignment():
+                _, high = self._consumer.get_watermark_offsets(tp, timeout=1, cached=True)
+                lag = max(0, high - applied.get((tp.topic, tp.partition), 0))
+                metrics.CONSUMER_LAG.labels("status_projector", tp.topic, str(tp.partition)).set(lag)
         except Exception:  # noqa: BLE001 - metrics must never stop the projection
             log.debug("lag not reported", exc_info=True)
+
+    def _next_batch(self) -> list[Message]:
+        """What is there now, up to a batch; else wait for the first record and take what came with it.
+
+        consume(n, timeout) would wait the whole timeout for a batch that is not
+        full, which adds that much latency to every status change.
+        """
+        batch = self._consumer.consume(BATCH_SIZE, timeout=0)
+        if batch:
+            return batch
+        first = self._consumer.poll(0.2)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(BATCH_SIZE - 1, timeout=0)]
 
     def _caught_up(self, view: StatusView, targets: dict[tuple[str, int], int]) -> bool:
         stored = view.offsets()
@@ -122,7 +140,7 @@ class Projector:
                 if time.monotonic() >= lag_due:
                     self._report_lag(view)
                     lag_due = time.monotonic() + 5.0
-                messages = self._consumer.consume(BATCH_SIZE, timeout=0.2)
+                messages = self._next_batch()
                 if not messages:
                     continue
                 if not self._apply(view, messages, generation):

@@ -16,6 +16,7 @@ from status_store.fold import TaskRow, apply
 
 _FIELDS = [f.name for f in dataclasses.fields(TaskRow)]
 _DATETIMES = {f.name for f in dataclasses.fields(TaskRow) if "datetime" in str(f.type)}
+_DATETIME_INDEXES = [i for i, name in enumerate(_FIELDS) if name in _DATETIMES]
 _INTS = {f.name for f in dataclasses.fields(TaskRow) if str(f.type).startswith("int")}
 
 _SCHEMA = f"""
@@ -35,10 +36,13 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 TopicPartition = tuple[str, int]
 
 
-def _to_sql(name: str, value: object) -> object:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value
+def _to_sql(row: TaskRow) -> list[object]:
+    """The row's values in column order, times as ISO-8601 text."""
+    values: list[object] = [getattr(row, name) for name in _FIELDS]
+    for i in _DATETIME_INDEXES:
+        if values[i] is not None:
+            values[i] = values[i].isoformat()  # type: ignore[attr-defined]
+    return values
 
 
 def _from_sql(name: str, value: object) -> object:
@@ -93,6 +97,17 @@ class StatusView:
         record = self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return _row(record) if record else None
 
+    def _get_many(self, task_ids: set[str]) -> dict[str, TaskRow | None]:
+        """The rows of many tasks in a few queries (SQLite allows 999 parameters a statement)."""
+        found: dict[str, TaskRow | None] = {}
+        ids = list(task_ids)
+        for start in range(0, len(ids), 900):
+            chunk = ids[start : start + 900]
+            query = f"SELECT * FROM tasks WHERE task_id IN ({', '.join('?' for _ in chunk)})"
+            for record in self._db.execute(query, chunk):
+                found[record["task_id"]] = _row(record)
+        return found
+
     def generation(self) -> str:
         """Changes when the whole view is replaced (rebuild), so a projector knows to re-seek."""
         return str(self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0])
@@ -117,19 +132,13 @@ class StatusView:
         with self._transaction() as db:
             if generation is not None and self.generation() != generation:
                 return False
-            rows: dict[str, TaskRow | None] = {}
+            rows: dict[str, TaskRow | None] = self._get_many({event.task_id for event in events})
             for event in events:
-                if event.task_id not in rows:
-                    rows[event.task_id] = self.get(event.task_id)
-                rows[event.task_id] = apply(rows[event.task_id], event)
+                rows[event.task_id] = apply(rows.get(event.task_id), event)
             placeholders = ", ".join("?" for _ in _FIELDS)
             db.executemany(
                 f"INSERT OR REPLACE INTO tasks ({', '.join(_FIELDS)}) VALUES ({placeholders})",
-                [
-                    tuple(_to_sql(name, getattr(row, name)) for name in _FIELDS)
-                    for row in rows.values()
-                    if row is not None
-                ],
+                [_to_sql(row) for row in rows.values() if row is not None],
             )
             db.executemany(
                 "INSERT INTO applied_offsets (topic, partition, next_offset) VALUES (?, ?, ?) "
