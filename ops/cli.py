@@ -1,5 +1,11 @@
-"""`imgresize`: operator commands for the resize service.
+"""`imgresize`: the resize service from the command line.
 
+Clients (over HTTP; IMGRESIZE_URL, IMGRESIZE_API_KEY or --url, --api-key):
+submit FILES|DIRS --size 400x400   upload a batch, with a progress bar and a summary
+status ID                          a task's status as JSON
+result ID -o FILE                  download a result
+
+Operators (straight to Kafka; settings from the environment, as the services):
 topics      create the contract's topics if missing, and show them
 replay      reprocess requests from a time or an offset (new results supersede old ones)
 rebuild     rebuild this host's status view from the topics
@@ -11,18 +17,77 @@ dlq republish ID... | --all   send dead letters back as fresh requests
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
 import threading
 from datetime import datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from common.kafka import contract_topics, ensure_topics, make_admin
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
+from ops.client import Api, collect, parse_size, run_batch
 from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay
 from producer_api.auth import new_key
 from status_store.rebuild import rebuild
+
+
+def _api(args: argparse.Namespace) -> Api:
+    return Api(args.url, args.api_key)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    try:
+        fields = parse_size(args.size)
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    fields.update({k: v for k, v in (("mode", args.mode), ("format", args.format)) if v})
+    files = collect(args.paths)
+    if not files:
+        print("no files to submit", file=sys.stderr)
+        return 2
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        bar = progress.add_task("resizing" if args.wait or args.out else "uploading", total=len(files))
+        outcomes = run_batch(
+            _api(args), files, fields, args.wait, args.out, args.concurrency, lambda _: progress.advance(bar)
+        )
+    table = Table(title=f"{len(files)} files")
+    for column in ("file", "task", "status", "detail", "saved as"):
+        table.add_column(column)
+    for o in outcomes:
+        style = "green" if o.ok else "red"
+        table.add_row(str(o.path), o.task_id or "-", f"[{style}]{o.status}[/]", o.detail, str(o.saved or ""))
+    Console().print(table)
+    failed = sum(1 for o in outcomes if not o.ok)
+    console.print(f"{len(outcomes) - failed} succeeded, {failed} failed")
+    return 1 if failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    response = _api(args).status(args.task_id)
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.ok else 1
+
+
+def _result(args: argparse.Namespace) -> int:
+    response = _api(args).result(args.task_id)
+    if not response.ok:
+        print(response.text, file=sys.stderr)
+        return 1
+    args.output.write_bytes(response.content)
+    print(f"{args.output}: {len(response.content)} bytes, {response.headers.get('Content-Type')}")
+    return 0
 
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
@@ -78,6 +143,25 @@ def parser() -> argparse.ArgumentParser:
         prog="imgresize", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = root.add_subparsers(dest="command", required=True)
+    clients = argparse.ArgumentParser(add_help=False)
+    clients.add_argument("--url", default=os.environ.get("IMGRESIZE_URL", "http://127.0.0.1:8080"))
+    clients.add_argument("--api-key", default=os.environ.get("IMGRESIZE_API_KEY"))
+    submit = commands.add_parser("submit", parents=[clients], help="upload images (files or directories)")
+    submit.add_argument("paths", nargs="+", type=Path)
+    submit.add_argument("--size", required=True, help="WIDTHxHEIGHT, e.g. 400x400, 400x, x300")
+    submit.add_argument("--mode", choices=["fill", "fit", "pad", "stretch"])
+    submit.add_argument("--format", help="jpeg, png, webp, gif, avif or auto")
+    submit.add_argument("--wait", action="store_true", help="wait until every task is done")
+    submit.add_argument("--out", type=Path, help="save results here (implies --wait)")
+    submit.add_argument("--concurrency", type=int, default=8)
+    submit.set_defaults(client=_submit)
+    status = commands.add_parser("status", parents=[clients], help="a task's status")
+    status.add_argument("task_id")
+    status.set_defaults(client=_status)
+    result = commands.add_parser("result", parents=[clients], help="download a task's result")
+    result.add_argument("task_id")
+    result.add_argument("-o", "--output", type=Path, required=True)
+    result.set_defaults(client=_result)
     commands.add_parser("topics", help="create missing topics and list them").set_defaults(run=_topics)
     replaying = commands.add_parser("replay", help="reprocess requests from a time or an offset")
     where = replaying.add_mutually_exclusive_group(required=True)
@@ -99,6 +183,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
+    if hasattr(args, "client"):
+        sys.exit(args.client(args))
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     sys.exit(args.run(settings, args))
