@@ -84,7 +84,7 @@ def _kafka(
     if given:
         return given
     if docker_available():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         container = stack.enter_context(KafkaContainer().with_kraft())
         return str(container.get_bootstrap_server())
@@ -101,7 +101,7 @@ def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str], port
     if given:
         return Infrastructure("", given, access_key, secret_key)
     if docker_available():
-        from testcontainers.minio import MinioContainer
+        from testcontainers.community.minio import MinioContainer
 
         minio = stack.enter_context(MinioContainer(access_key=access_key, secret_key=secret_key))
         return Infrastructure("", str(minio.get_config()["endpoint"]), access_key, secret_key)
