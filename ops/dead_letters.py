@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import Consumer, TopicPartition
 
+from common.dead_letter import text_key
 from common.kafka import (
     Headers,
     coordinates,
@@ -70,9 +71,7 @@ def read_dead_letters(settings: Settings) -> list[DeadLetter]:
             if msg.error():
                 continue
             _, partition, offset = coordinates(msg)
-            key = msg.key()
-            text_key = key.decode(errors="replace") if key else ""
-            letters.append(DeadLetter(partition, offset, text_key, msg.value() or b"", headers_of(msg)))
+            letters.append(DeadLetter(partition, offset, text_key(msg), msg.value() or b"", headers_of(msg)))
             if offset + 1 >= wanted[partition]:
                 done.add(partition)
         return sorted(letters, key=lambda letter: (letter.partition, letter.offset))

@@ -17,7 +17,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from common import metrics
-from common.dead_letter import dead_letter_headers
+from common.dead_letter import dead_letter
 from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
@@ -58,17 +58,8 @@ class ResizeWorker:
     # -- one record ---------------------------------------------------------
 
     def _dead_letter(self, msg: Message, error: str, delivery: Delivery) -> None:
-        metrics.DEAD_LETTERS.labels("resize_worker").inc()
-        log.warning("dead-lettering record: %s", error, extra={"offset": msg.offset(), "topic": msg.topic()})
-        key = msg.key()
-        delivery.send(
-            Record(
-                self.settings.dead_letter_topic,
-                key.decode(errors="replace") if key else "",
-                msg.value() or b"",
-                dead_letter_headers(msg, error, "resize_worker"),
-            )
-        )
+        letter = dead_letter(msg, error, "resize_worker")
+        delivery.send(Record(self.settings.dead_letter_topic, letter.key, letter.value, letter.headers))
 
     def _event(self, event: Event) -> Record:
         return Record(self.settings.results_topic, event.task_id, self.codec.encode(event))
