@@ -46,6 +46,13 @@ CONSUMER_LAG = Gauge(
     ["role", "topic", "partition"],
     multiprocess_mode="max",
 )
+WEBHOOK_DELIVERIES = Counter(
+    "imgresize_webhook_deliveries_total",
+    "Webhook POSTs by final outcome: delivered, rejected (4xx), gave_up, refused (policy)",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPTS = Counter("imgresize_webhook_attempts_total", "Webhook POST attempts, retries included")
+WEBHOOK_SECONDS = Histogram("imgresize_webhook_seconds", "One webhook POST", buckets=LATENCY)
 PROJECTED_EVENTS = Counter("imgresize_projected_events_total", "Events folded into the status view")
 
 

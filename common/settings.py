@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     max_pixels: int = 50_000_000
     max_frames: int = 300
     max_dimension: int = 10_000
+    max_variants: int = 10
     produce_timeout_seconds: float = 10.0
     # How long a status request waits for this host's view to catch up with
     # the log before it may answer 404 for an id it has not seen.
@@ -65,6 +66,22 @@ class Settings(BaseSettings):
     max_attempts: int = 5
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 10.0
+
+    # Webhooks: signed outcome POSTs to a request's callback_url.
+    # HMAC-SHA256 key of the X-Imgresize-Signature header; callbacks are refused while it is empty.
+    webhook_secret: str = ""
+    # Private, loopback, link-local and reserved addresses are refused unless this is on.
+    webhook_allow_private: bool = False
+    # Hosts allowed even when private (comma-separated), e.g. an internal receiver.
+    webhook_allowed_hosts: str = ""
+    webhook_group: str = "webhook-notifiers"
+    webhook_timeout_seconds: float = 5.0
+    webhook_max_attempts: int = 6
+    webhook_backoff_seconds: float = 1.0
+    webhook_backoff_max_seconds: float = 60.0
+    webhook_concurrency: int = 8
+    # Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only.
+    public_base_url: str = ""
 
     # Status view.
     view_path: Path = Path("var/status.sqlite3")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, request, stream_with_context, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
@@ -13,7 +15,8 @@ from common.settings import Settings
 from producer_api.errors import ApiError
 from producer_api.lookup import ingress, task_or_404
 from producer_api.validation import parse_order, read_image
-from status_store.fold import FAILURE, SUCCESS
+from status_store.fold import FAILURE, SUCCESS, TaskRow, variant_results
+from webhook_notifier.policy import CallbackPolicy, CallbackRefused, check
 
 bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
@@ -26,7 +29,10 @@ def allowed_formats(settings: Settings) -> frozenset[str]:
 def submit_resize() -> tuple[Response, int]:
     service = ingress()
     settings = service.settings
-    order = parse_order(request.form, settings.max_dimension, request.headers.get("Accept", ""))
+    order = parse_order(request.form, settings.max_dimension, request.headers.get("Accept", ""), settings.max_variants)
+    callback_url = request.form.get("callback_url", "").strip()
+    if callback_url:
+        order = dataclasses.replace(order, callback_url=checked_callback(callback_url, settings))
     data, info = read_image(request.files, settings.max_pixels, allowed_formats(settings))
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 255:
@@ -43,22 +49,65 @@ def submit_resize() -> tuple[Response, int]:
     return response, 202
 
 
-@bp.get("/result/<task_id>")
-def task_result(task_id: str) -> WerkzeugResponse:
+def checked_callback(url: str, settings: Settings) -> str:
+    """The callback URL if webhooks are on and the policy allows it; a 422 saying why not otherwise."""
+    if not settings.webhook_secret:
+        raise ApiError(422, "webhooks_disabled", "this service has no webhook secret configured; callbacks are off")
+    policy = CallbackPolicy.from_settings(settings.webhook_allow_private, settings.webhook_allowed_hosts)
+    try:
+        return check(url, policy).url
+    except CallbackRefused as e:
+        raise ApiError(422, "invalid_callback_url", str(e)) from e
+
+
+@dataclass(frozen=True)
+class _Stored:
+    key: str
+    content_type: str
+    size: int
+    etag: str
+
+
+def _finished(task_id: str) -> TaskRow:
     row = task_or_404(task_id)
     if row.state != SUCCESS or row.result_key is None:
         if row.state == FAILURE:
             raise ApiError(404, "task_failed", f"task failed: {row.error_code}: {row.error_message}")
         raise ApiError(404, "result_not_ready", f"task is {row.state}; the result is not ready")
-    etag = f'"{row.result_etag}"'
-    if request.if_none_match and request.if_none_match.contains(str(row.result_etag)):
+    return row
+
+
+@bp.get("/result/<task_id>")
+def task_result(task_id: str) -> WerkzeugResponse:
+    """The result; for a request with variants, its first variant."""
+    row = _finished(task_id)
+    assert row.result_key is not None
+    return _serve(
+        _Stored(row.result_key, str(row.result_content_type), int(row.result_size or 0), str(row.result_etag))
+    )
+
+
+@bp.get("/result/<task_id>/<variant>")
+def variant_result(task_id: str, variant: str) -> WerkzeugResponse:
+    """One named variant's result."""
+    row = _finished(task_id)
+    for v in variant_results(row):
+        if v["name"] == variant:
+            return _serve(_Stored(v["key"], v["content_type"], v["size_bytes"], v["etag"]))
+    names = ", ".join(v["name"] for v in variant_results(row)) or "none"
+    raise ApiError(404, "unknown_variant", f"task has no variant {variant!r} (variants: {names})")
+
+
+def _serve(stored: _Stored) -> WerkzeugResponse:
+    etag = f'"{stored.etag}"'
+    if request.if_none_match and request.if_none_match.contains(stored.etag):
         not_modified = Response(status=304)
         not_modified.headers["ETag"] = etag
         return not_modified
     store = ingress().store
     if request.args.get("redirect") in {"1", "true"}:
-        return redirect(store.presigned_get(row.result_key), code=302)
-    chunks = store.stream(row.result_key)
+        return redirect(store.presigned_get(stored.key), code=302)
+    chunks = store.stream(stored.key)
     try:
         first = next(chunks, b"")
     except ObjectNotFound as e:
@@ -68,8 +117,8 @@ def task_result(task_id: str) -> WerkzeugResponse:
         yield first
         yield from chunks
 
-    response = Response(stream_with_context(body()), mimetype=row.result_content_type)
-    response.headers["Content-Length"] = str(row.result_size)
+    response = Response(stream_with_context(body()), mimetype=stored.content_type)
+    response.headers["Content-Length"] = str(stored.size)
     response.headers["ETag"] = etag
     # Results never change for a task id (replays rewrite identical bytes).
     response.headers["Cache-Control"] = "private, max-age=3600"

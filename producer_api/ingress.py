@@ -15,9 +15,9 @@ from common.kafka import high_watermarks, make_consumer, make_producer, produce_
 from common.settings import Settings
 from common.store import ObjectStore
 from producer_api.errors import IdempotencyConflict
-from producer_api.validation import ResizeOrder
+from producer_api.validation import NamedOrder, ResizeOrder
 from resize_worker.probe import ImageInfo
-from schemas import Codec, ObjectRef, ResizeRequested, default_codec, producer_name
+from schemas import Codec, ObjectRef, ResizeRequested, VariantSpec, default_codec, producer_name
 from status_store.errors import ViewError
 from status_store.fold import TaskRow
 from status_store.view import StatusView
@@ -39,6 +39,11 @@ def body_fingerprint(order: ResizeOrder, data: bytes) -> str:
 def original_key(task_id: str) -> str:
     """Where an uploaded original lives: a function of the task id alone."""
     return f"originals/{task_id}"
+
+
+def _variant_spec(variant: NamedOrder) -> VariantSpec:
+    o = variant.order
+    return VariantSpec(variant.name, o.width, o.height, o.mode, o.format, o.quality, o.gravity, o.upscale)
 
 
 class Ingress:
@@ -103,6 +108,8 @@ class Ingress:
             quality=order.quality,
             gravity=order.gravity,
             upscale=order.upscale,
+            variants=tuple(_variant_spec(v) for v in order.variants),
+            callback_url=order.callback_url,
         )
         try:
             produce_and_wait(

@@ -92,6 +92,7 @@ SPEC: dict[str, Any] = {
                             "height": {"type": ["integer", "null"]},
                             "mode": {"type": ["string", "null"]},
                             "format": {"type": ["string", "null"]},
+                            "variants": {"type": "array", "items": {"type": "object"}},
                         },
                     },
                     "result": {
@@ -104,6 +105,21 @@ SPEC: dict[str, Any] = {
                             "size_bytes": {"type": "integer"},
                             "source_width": {"type": "integer"},
                             "source_height": {"type": "integer"},
+                        },
+                    },
+                    "variants": {
+                        "type": "array",
+                        "description": "One entry per requested variant, once the task succeeded.",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "url": {"type": "string"},
+                                "content_type": {"type": "string"},
+                                "width": {"type": "integer"},
+                                "height": {"type": "integer"},
+                                "size_bytes": {"type": "integer"},
+                            },
                         },
                     },
                     "error": {
@@ -145,6 +161,26 @@ SPEC: dict[str, Any] = {
                                     "quality": {"type": "integer", "minimum": 1, "maximum": 100},
                                     "gravity": {"enum": [*GRAVITIES, *CONTENT_GRAVITIES]},
                                     "upscale": {"enum": ["true", "false", "1", "0", "yes", "no"]},
+                                    "sizes": {
+                                        "type": "string",
+                                        "description": "Several outputs from one upload, e.g. 100x100,400x400,800x; "
+                                        "each is named after its size. Instead of width and height.",
+                                        "examples": ["100x100,400x400"],
+                                    },
+                                    "variants": {
+                                        "type": "string",
+                                        "description": "Several outputs as a JSON list of objects with name, width, "
+                                        "height, mode, format, quality, gravity, upscale; unset fields take the "
+                                        "form's top-level values. Instead of width, height and sizes.",
+                                        "examples": ['[{"name":"thumb","width":100,"height":100,"format":"webp"}]'],
+                                    },
+                                    "callback_url": {
+                                        "type": "string",
+                                        "format": "uri",
+                                        "description": "http(s) URL that receives a JSON POST signed with "
+                                        "HMAC-SHA256 (X-Imgresize-Signature) when the task succeeds or fails. "
+                                        "Private and loopback addresses are refused.",
+                                    },
                                 },
                             }
                         }
@@ -204,6 +240,35 @@ SPEC: dict[str, Any] = {
                         "content": {
                             ct: {"schema": {"type": "string", "format": "binary"}}
                             for ct in ("image/jpeg", "image/png", "image/webp", "image/gif")
+                        },
+                    },
+                    "302": {"description": "Redirect to a presigned URL (redirect=1)"},
+                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                    **_errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/v1/images/result/{task_id}/{variant}": {
+            "get": {
+                "summary": "One named variant's resized image",
+                "operationId": "variantResult",
+                "parameters": [
+                    _TASK_ID,
+                    {"name": "variant", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "redirect",
+                        "in": "query",
+                        "required": False,
+                        "description": "1: redirect to a presigned URL of the object store instead.",
+                        "schema": {"enum": ["0", "1", "true", "false"]},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The image, with ETag and Content-Length",
+                        "content": {
+                            ct: {"schema": {"type": "string", "format": "binary"}}
+                            for ct in ("image/jpeg", "image/png", "image/webp", "image/gif", "image/avif")
                         },
                     },
                     "302": {"description": "Redirect to a presigned URL (redirect=1)"},

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from producer_api.errors import ApiError
 from producer_api.lookup import ingress, task_or_404
 from producer_api.view_watch import ViewWatch
-from status_store.fold import SUCCESS, TERMINAL, TaskRow
+from status_store.fold import SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
 
 bp = Blueprint("status", __name__, url_prefix="/api/v1/status")
 
@@ -29,6 +29,8 @@ def status_body(row: TaskRow) -> dict[str, Any]:
         "finished_at": _time(row.finished_at),
         "request": {"width": row.width, "height": row.height, "mode": row.mode, "format": row.format},
     }
+    if row.variants:
+        body["request"]["variants"] = requested_variants(row)
     if row.state == SUCCESS:
         body["result"] = {
             "url": url_for("images.task_result", task_id=row.task_id),
@@ -39,6 +41,18 @@ def status_body(row: TaskRow) -> dict[str, Any]:
             "source_width": row.source_width,
             "source_height": row.source_height,
         }
+        if row.variant_results:
+            body["variants"] = [
+                {
+                    "name": v["name"],
+                    "url": url_for("images.variant_result", task_id=row.task_id, variant=v["name"]),
+                    "content_type": v["content_type"],
+                    "width": v["width"],
+                    "height": v["height"],
+                    "size_bytes": v["size_bytes"],
+                }
+                for v in variant_results(row)
+            ]
     if row.error_code:
         body["error"] = {"code": row.error_code, "message": row.error_message}
     return body

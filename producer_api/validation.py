@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,24 @@ class ResizeOrder:
     quality: int | None = None
     gravity: str = "centre"
     upscale: bool | None = None
+    # Several named outputs from one upload; empty: the one output above.
+    variants: tuple[NamedOrder, ...] = ()
+    # Where to POST the signed outcome; checked against the webhook policy.
+    callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class NamedOrder:
+    """One variant of a multi-output request."""
+
+    name: str
+    order: ResizeOrder
+
+
+_SIZE = re.compile(r"([0-9]{1,6})?x([0-9]{1,6})?")
+_VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+_VARIANT_KEYS = frozenset({"name", "width", "height", "mode", "format", "quality", "gravity", "upscale"})
+DEFAULT_MAX_VARIANTS = 10
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -53,8 +73,8 @@ def _dimension(form: Mapping[str, str], name: str, maximum: int, code: str = "in
     return value
 
 
-def parse_order(form: Mapping[str, str], max_dimension: int, accept: str = "") -> ResizeOrder:
-    """Width, height, mode, format, quality, gravity and upscale from the form fields."""
+def _single_order(form: Mapping[str, str], max_dimension: int, accept: str) -> ResizeOrder:
+    """Width, height, mode, format, quality, gravity and upscale of one output."""
     width = _dimension(form, "width", max_dimension)
     height = _dimension(form, "height", max_dimension)
     if width is None and height is None:
@@ -79,6 +99,67 @@ def parse_order(form: Mapping[str, str], max_dimension: int, accept: str = "") -
         raise ApiError(422, "invalid_upscale", "upscale must be true or false")
     upscale = _BOOLEANS[raw_upscale] if raw_upscale else None
     return ResizeOrder(width, height, mode, fmt, quality, gravity, upscale)
+
+
+def _sizes(raw: str) -> list[dict[str, str]]:
+    """`100x100,400x,x50` -> one field set per size, named after it."""
+    specs = []
+    for token in (t.strip().lower() for t in raw.split(",")):
+        match = _SIZE.fullmatch(token)
+        if not match or not any(match.groups()):
+            raise ApiError(422, "invalid_sizes", f"sizes must look like 100x100,400x,x50; got {token!r}")
+        specs.append({"name": token, "width": match.group(1) or "", "height": match.group(2) or ""})
+    return specs
+
+
+def _variant_specs(raw: str) -> list[dict[str, str]]:
+    """The `variants` field: a JSON list of objects with the single-output fields plus a name."""
+    try:
+        items = json.loads(raw)
+    except ValueError as e:
+        raise ApiError(422, "invalid_variants", f"variants is not valid JSON: {e}") from e
+    if not isinstance(items, list):
+        raise ApiError(422, "invalid_variants", "variants must be a JSON list of objects")
+    specs = []
+    for item in items:
+        if not isinstance(item, dict) or not set(item) <= _VARIANT_KEYS:
+            raise ApiError(422, "invalid_variants", f"each variant is an object with keys from {sorted(_VARIANT_KEYS)}")
+        if any(isinstance(v, (dict, list)) for v in item.values()):
+            raise ApiError(422, "invalid_variants", "variant values are strings, numbers or booleans")
+        spec = {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else str(v)) for k, v in item.items()}
+        spec.setdefault("name", f"{spec.get('width', '')}x{spec.get('height', '')}")
+        specs.append(spec)
+    return specs
+
+
+def parse_order(
+    form: Mapping[str, str], max_dimension: int, accept: str = "", max_variants: int = DEFAULT_MAX_VARIANTS
+) -> ResizeOrder:
+    """The resize order from the form fields: one output, or several named by `sizes` or `variants`.
+
+    A variant's own fields win over the form's top-level mode, format, quality,
+    gravity and upscale, which apply to every variant that does not set them.
+    """
+    sizes, variants = (form.get(name, "").strip() for name in ("sizes", "variants"))
+    if not sizes and not variants:
+        return _single_order(form, max_dimension, accept)
+    if sizes and variants:
+        raise ApiError(422, "invalid_variants", "give sizes or variants, not both")
+    if form.get("width", "").strip() or form.get("height", "").strip():
+        raise ApiError(422, "invalid_variants", "width and height go inside sizes or variants, not beside them")
+    specs = _sizes(sizes) if sizes else _variant_specs(variants)
+    if not 1 <= len(specs) <= max_variants:
+        raise ApiError(422, "invalid_variants", f"between 1 and {max_variants} variants per request")
+    shared = {k: v for k, v in form.items() if k in _VARIANT_KEYS - {"name", "width", "height"}}
+    named = []
+    for spec in specs:
+        name = spec["name"]
+        if not _VARIANT_NAME.fullmatch(name):
+            raise ApiError(422, "invalid_variants", f"variant name {name!r} must match [a-z0-9_-]{{1,40}}")
+        named.append(NamedOrder(name, _single_order({**shared, **spec}, max_dimension, accept)))
+    if len({n.name for n in named}) != len(named):
+        raise ApiError(422, "invalid_variants", "variant names must be unique")
+    return dataclasses.replace(named[0].order, variants=tuple(named))
 
 
 def read_image(

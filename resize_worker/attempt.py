@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import UTC, datetime
 
@@ -10,16 +11,57 @@ from common import metrics
 from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
 from common.store import ObjectStore
-from resize_worker.engine import resize
-from resize_worker.errors import ResizeError
-from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, StoredImage
+from resize_worker.engine import ResizedImage, Target, resize_many
+from resize_worker.errors import InvalidRequest, ResizeError
+from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, StoredImage, VariantImage
 
 log = logging.getLogger(__name__)
 
 
-def result_key(task_id: str) -> str:
+_VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+
+
+def result_key(task_id: str, variant: str | None = None) -> str:
     """Where a task's result lives: the same key for every attempt and every replay."""
-    return f"results/{task_id}"
+    return f"results/{task_id}" if variant is None else f"results/{task_id}/{variant}"
+
+
+def outputs_of(request: ResizeRequested) -> list[tuple[str | None, Target]]:
+    """The outputs a request asks for: its named variants, or the one its top-level fields describe."""
+    if not request.variants:
+        return [
+            (
+                None,
+                Target(
+                    request.width,
+                    request.height,
+                    request.mode,
+                    request.format,
+                    request.quality,
+                    request.gravity,
+                    request.upscale,
+                ),
+            )
+        ]
+    names = [v.name for v in request.variants]
+    if len(set(names)) != len(names) or not all(_VARIANT_NAME.fullmatch(n) for n in names):
+        # Requests produced straight to Kafka are not checked by the API.
+        raise InvalidRequest("variant names must be unique and match [a-z0-9_-]{1,40}")
+    return [
+        (v.name, Target(v.width, v.height, v.mode, v.format, v.quality, v.gravity, v.upscale)) for v in request.variants
+    ]
+
+
+def _stored(bucket: str, key: str, image: ResizedImage, etag: str) -> StoredImage:
+    return StoredImage(
+        bucket=bucket,
+        key=key,
+        content_type=image.content_type,
+        width=image.width,
+        height=image.height,
+        size_bytes=len(image.data),
+        etag=etag,
+    )
 
 
 class Attempts:
@@ -40,40 +82,32 @@ class Attempts:
         metrics.QUEUE_WAIT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         with metrics.DOWNLOAD_SECONDS.time():
             original = self._store(request.source.bucket).get(request.source.key)
+        named = outputs_of(request)
         with metrics.RESIZE_SECONDS.time():
-            resized = resize(
+            resized = resize_many(
                 original.data,
-                request.width,
-                request.height,
-                request.mode,
-                request.format,
-                quality=request.quality,
-                gravity=request.gravity,
-                upscale=request.upscale,
+                [target for _, target in named],
                 max_pixels=self.settings.max_pixels,
                 max_frames=self.settings.max_frames,
             )
-        key = result_key(request.task_id)
         store = self._store(self.settings.s3_bucket)
+        stored: list[VariantImage] = []
         with metrics.UPLOAD_SECONDS.time():
-            etag = store.put(key, resized.data, resized.content_type)
+            for (name, _), image in zip(named, resized, strict=True):
+                key = result_key(request.task_id, name)
+                etag = store.put(key, image.data, image.content_type)
+                stored.append(VariantImage(name or "", _stored(store.bucket, key, image, etag)))
         metrics.REQUEST_TO_RESULT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         return ResizeCompleted(
             task_id=request.task_id,
             producer=self.producer_id,
             attempt=attempt,
-            result=StoredImage(
-                bucket=store.bucket,
-                key=key,
-                content_type=resized.content_type,
-                width=resized.width,
-                height=resized.height,
-                size_bytes=len(resized.data),
-                etag=etag,
-            ),
-            source_width=resized.source_width,
-            source_height=resized.source_height,
+            result=stored[0].image,
+            source_width=resized[0].source_width,
+            source_height=resized[0].source_height,
             duration_ms=int((time.monotonic() - started) * 1000),
+            variants=tuple(stored) if request.variants else (),
+            callback_url=request.callback_url,
         )
 
     def run(self, request: ResizeRequested, attempt: int) -> tuple[Event, bool]:
@@ -107,5 +141,6 @@ class Attempts:
             error_code=code,
             error_message=message[:1000],
             retriable=retriable,
+            callback_url=request.callback_url,
         )
         return failed, transient

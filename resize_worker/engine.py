@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, ImageSequence
@@ -143,6 +144,26 @@ def _anchor(
     raise InvalidRequest(f"gravity must be one of {', '.join([*GRAVITIES, *CONTENT_GRAVITIES])}")
 
 
+@dataclass(frozen=True)
+class Target:
+    """One output to make from a source: the request's options for it."""
+
+    width: int | None = None
+    height: int | None = None
+    mode: str = "fill"
+    format: str | None = None
+    quality: int | None = None
+    gravity: str = "centre"
+    upscale: bool | None = None
+
+    def check(self) -> None:
+        for name, value in (("width", self.width), ("height", self.height)):
+            if value is not None and not 1 <= value <= 10_000:
+                raise InvalidRequest(f"{name} must be between 1 and 10000")
+        if self.quality is not None and not 1 <= self.quality <= 100:
+            raise InvalidRequest("quality must be between 1 and 100")
+
+
 def resize(
     data: bytes,
     width: int | None = None,
@@ -157,86 +178,111 @@ def resize(
     max_frames: int = DEFAULT_MAX_FRAMES,
 ) -> ResizedImage:
     """Resize an encoded image. Raises a ResizeError subclass with a stable code on bad input."""
-    for name, value in (("width", width), ("height", height)):
-        if value is not None and not 1 <= value <= 10_000:
-            raise InvalidRequest(f"{name} must be between 1 and 10000")
-    if quality is not None and not 1 <= quality <= 100:
-        raise InvalidRequest("quality must be between 1 and 100")
+    target = Target(width, height, mode, format, quality, gravity, upscale)
+    return resize_many(data, [target], max_pixels=max_pixels, max_frames=max_frames)[0]
+
+
+def resize_many(
+    data: bytes,
+    targets: Sequence[Target],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+) -> list[ResizedImage]:
+    """Several outputs from one decode of the source, in the order of `targets`."""
+    if not targets:
+        raise InvalidRequest("at least one output is required")
+    for target in targets:
+        target.check()
     info = probe(data, max_pixels)
-    target_format = output_format(format, info.format)
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb check stays an error here, never a warning to ignore.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[info.format]) as source:
-                return _resize_open(
-                    source,
-                    info.format,
-                    info.width,
-                    info.height,
-                    width,
-                    height,
-                    mode,
-                    target_format,
-                    quality,
-                    gravity,
-                    upscale,
-                    max_pixels,
-                    max_frames,
-                )
+                return _Decoded(source, info.format, info.width, info.height).render(targets, max_pixels, max_frames)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise TooManyPixels(str(e)) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise CorruptImage(f"{info.format} data cannot be decoded: {e}") from e
 
 
-def _resize_open(
-    source: Image.Image,
-    source_format: str,
-    src_w: int,
-    src_h: int,
-    width: int | None,
-    height: int | None,
-    mode: str,
-    target_format: str,
-    quality: int | None,
-    gravity: str,
-    upscale: bool | None,
-    max_pixels: int,
-    max_frames: int,
-) -> ResizedImage:
-    frame_count = getattr(source, "n_frames", 1)
-    animated = frame_count > 1 and source_format in _ANIMATED_FORMATS and target_format in _ANIMATED_FORMATS
-    if animated and (frame_count > max_frames or frame_count * src_w * src_h > max_pixels * 4):
-        raise TooManyPixels(f"{frame_count} frames of {src_w}x{src_h} is over the animation budget")
-    orientation = _orientation(source)
-    oriented = (src_h, src_w) if orientation in _TRANSPOSING else (src_w, src_h)
-    anchor = _anchor(gravity, source, oriented, width, height, mode)
-    try:
-        target = plan(oriented[0], oriented[1], width, height, mode, anchor, upscale)
-    except ValueError as e:
-        raise InvalidRequest(str(e)) from e
-    icc = source.info.get("icc_profile")
-    if source_format == "JPEG":
-        # The smallest DCT scale (1/2, 1/4, 1/8) still at least the needed size.
-        need = min(1.0, target.scale)
-        source.draft(source.mode, (max(1, int(src_w * need)), max(1, int(src_h * need))))
-    frames: list[Image.Image] = []
-    durations: list[int] = []
-    for frame in ImageSequence.Iterator(source) if animated else [source]:
-        frame.load()
-        upright = ImageOps.exif_transpose(frame) if orientation != 1 else frame
-        # GIF frames after the first are palette images of the whole canvas in Pillow.
-        frames.append(_place(_resize_frame(upright, target, oriented), target, target_format))
-        durations.append(int(frame.info.get("duration", 100)))
-    encoded = _encode(frames, target_format, quality, icc, {"loop": source.info.get("loop", 0), "durations": durations})
-    return ResizedImage(
-        data=encoded,
-        width=frames[0].width,
-        height=frames[0].height,
-        content_type=CONTENT_TYPES[target_format],
-        format=target_format,
-        source_width=src_w,
-        source_height=src_h,
-        frames=len(frames),
-    )
+@dataclass(frozen=True)
+class _Output:
+    """A target worked out against the source: format, plan, whether all frames are kept."""
+
+    format: str
+    plan: Plan
+    animated: bool
+    quality: int | None
+
+
+class _Decoded:
+    """An opened source, decoded at most once for any number of outputs."""
+
+    def __init__(self, source: Image.Image, source_format: str, width: int, height: int) -> None:
+        self.source = source
+        self.format = source_format
+        self.size = (width, height)
+        self.frame_count = getattr(source, "n_frames", 1)
+        self.orientation = _orientation(source)
+        self.oriented = (height, width) if self.orientation in _TRANSPOSING else (width, height)
+
+    def _output(self, target: Target, max_pixels: int, max_frames: int) -> _Output:
+        fmt = output_format(target.format, self.format)
+        animated = self.frame_count > 1 and self.format in _ANIMATED_FORMATS and fmt in _ANIMATED_FORMATS
+        src_w, src_h = self.size
+        if animated and (self.frame_count > max_frames or self.frame_count * src_w * src_h > max_pixels * 4):
+            raise TooManyPixels(f"{self.frame_count} frames of {src_w}x{src_h} is over the animation budget")
+        anchor = _anchor(target.gravity, self.source, self.oriented, target.width, target.height, target.mode)
+        try:
+            target_plan = plan(*self.oriented, target.width, target.height, target.mode, anchor, target.upscale)
+        except ValueError as e:
+            raise InvalidRequest(str(e)) from e
+        return _Output(fmt, target_plan, animated, target.quality)
+
+    def _frames(self, all_frames: bool) -> tuple[list[Image.Image], list[int]]:
+        """The upright frames (all, or the first only) and their durations."""
+        if not all_frames:
+            self.source.load()
+            upright = ImageOps.exif_transpose(self.source) if self.orientation != 1 else self.source
+            return [upright], [int(self.source.info.get("duration", 100))]
+        frames, durations = [], []
+        for frame in ImageSequence.Iterator(self.source):
+            frame.load()
+            # The iterator reuses one image object: keep a copy of each frame.
+            frames.append(ImageOps.exif_transpose(frame) if self.orientation != 1 else frame.copy())
+            durations.append(int(frame.info.get("duration", 100)))
+        return frames, durations
+
+    def render(self, targets: Sequence[Target], max_pixels: int, max_frames: int) -> list[ResizedImage]:
+        outputs = [self._output(t, max_pixels, max_frames) for t in targets]
+        icc = self.source.info.get("icc_profile")
+        loop = self.source.info.get("loop", 0)
+        if self.format == "JPEG":
+            # The smallest DCT scale (1/2, 1/4, 1/8) still at least what the largest output needs.
+            need = min(1.0, max(o.plan.scale for o in outputs))
+            src_w, src_h = self.size
+            self.source.draft(self.source.mode, (max(1, int(src_w * need)), max(1, int(src_h * need))))
+        frames, durations = self._frames(any(o.animated for o in outputs))
+        results = []
+        for output in outputs:
+            used = frames if output.animated else frames[:1]
+            # GIF frames after the first are palette images of the whole canvas in Pillow.
+            made = [_place(_resize_frame(f, output.plan, self.oriented), output.plan, output.format) for f in used]
+            encoded = _encode(
+                made, output.format, output.quality, icc, {"loop": loop, "durations": durations[: len(used)]}
+            )
+            results.append(
+                ResizedImage(
+                    data=encoded,
+                    width=made[0].width,
+                    height=made[0].height,
+                    content_type=CONTENT_TYPES[output.format],
+                    format=output.format,
+                    source_width=self.size[0],
+                    source_height=self.size[1],
+                    frames=len(made),
+                )
+            )
+        return results

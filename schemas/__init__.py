@@ -13,6 +13,8 @@ from schemas.events import (
     ResizeRequested,
     ResizeStarted,
     StoredImage,
+    VariantImage,
+    VariantSpec,
     producer_name,
 )
 
@@ -35,6 +37,8 @@ __all__ = [
     "ResizeStarted",
     "SerializationError",
     "StoredImage",
+    "VariantImage",
+    "VariantSpec",
     "default_codec",
     "producer_name",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -45,6 +46,28 @@ class StoredImage:
     etag: str
 
 
+@dataclass(frozen=True)
+class VariantSpec:
+    """One of several outputs a request asks for, named so its result can be found."""
+
+    name: str
+    width: int | None = None
+    height: int | None = None
+    mode: str = "fill"
+    format: str | None = None
+    quality: int | None = None
+    gravity: str = "centre"
+    upscale: bool | None = None
+
+
+@dataclass(frozen=True)
+class VariantImage:
+    """The stored image of one named variant."""
+
+    name: str
+    image: StoredImage
+
+
 @dataclass(frozen=True, kw_only=True)
 class Event:
     """Fields every event carries."""
@@ -68,6 +91,8 @@ class ResizeRequested(Event):
     quality: int | None = None
     gravity: str = "centre"
     upscale: bool | None = None
+    variants: tuple[VariantSpec, ...] = ()
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +109,8 @@ class ResizeCompleted(Event):
     source_width: int
     source_height: int
     duration_ms: int
+    variants: tuple[VariantImage, ...] = ()
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,13 +120,25 @@ class ResizeFailed(Event):
     error_code: str
     error_message: str
     retriable: bool = False
+    callback_url: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.schema_name: cls for cls in (ResizeRequested, ResizeStarted, ResizeCompleted, ResizeFailed)
 }
 
-_NESTED: dict[str, type[Any]] = {"source": ObjectRef, "result": StoredImage}
+
+def _variant_image(record: dict[str, Any]) -> VariantImage:
+    return VariantImage(name=record["name"], image=StoredImage(**record["image"]))
+
+
+# How to rebuild each nested record, by event type and field.
+_NESTED: dict[tuple[type[Event], str], Callable[[Any], Any]] = {
+    (ResizeRequested, "source"): lambda r: ObjectRef(**r),
+    (ResizeRequested, "variants"): lambda items: tuple(VariantSpec(**r) for r in items),
+    (ResizeCompleted, "result"): lambda r: StoredImage(**r),
+    (ResizeCompleted, "variants"): lambda items: tuple(_variant_image(r) for r in items),
+}
 
 
 def to_record(event: Event) -> dict[str, Any]:
@@ -113,8 +152,8 @@ def from_record(schema_name: str, record: dict[str, Any]) -> Event:
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         value = record[f.name]
-        if f.name in _NESTED:
-            value = _NESTED[f.name](**value)
+        if (cls, f.name) in _NESTED:
+            value = _NESTED[cls, f.name](value)
         elif isinstance(value, uuid.UUID):
             value = str(value)
         values[f.name] = value

@@ -9,9 +9,11 @@ never goes back.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from functools import singledispatch
+from typing import Any
 
 from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted
 
@@ -35,6 +37,8 @@ class TaskRow:
     format: str | None = None
     source_bucket: str | None = None
     source_key: str | None = None
+    # JSON list of the requested variants (name, width, height, mode, format); None for one output.
+    variants: str | None = None
     # The first attempt's start.
     started_at: datetime | None = None
     started_event_id: str | None = None
@@ -56,6 +60,8 @@ class TaskRow:
     source_height: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    # JSON list of the stored variants (name, key, content_type, width, height, size_bytes, etag).
+    variant_results: str | None = None
 
 
 # Rank within an attempt; terminal events outrank any non-terminal one.
@@ -109,6 +115,7 @@ def _outcome_fields(event: Event) -> dict[str, object]:
         "error_code": None,
         "error_message": None,
         "finished_at": None,
+        "variant_results": None,
     }
     if isinstance(event, ResizeCompleted):
         r = event.result
@@ -123,12 +130,54 @@ def _outcome_fields(event: Event) -> dict[str, object]:
             source_width=event.source_width,
             source_height=event.source_height,
             finished_at=event.occurred_at,
+            variant_results=_variant_results(event),
         )
     elif isinstance(event, ResizeFailed):
         cleared.update(error_code=event.error_code, error_message=event.error_message)
         if not event.retriable:
             cleared["finished_at"] = event.occurred_at
     return cleared
+
+
+def _variant_results(event: ResizeCompleted) -> str | None:
+    if not event.variants:
+        return None
+    return json.dumps(
+        [
+            {
+                "name": v.name,
+                "bucket": v.image.bucket,
+                "key": v.image.key,
+                "content_type": v.image.content_type,
+                "width": v.image.width,
+                "height": v.image.height,
+                "size_bytes": v.image.size_bytes,
+                "etag": v.image.etag,
+            }
+            for v in event.variants
+        ]
+    )
+
+
+def _requested_variants(event: ResizeRequested) -> str | None:
+    if not event.variants:
+        return None
+    return json.dumps(
+        [
+            {"name": v.name, "width": v.width, "height": v.height, "mode": v.mode, "format": v.format}
+            for v in event.variants
+        ]
+    )
+
+
+def variant_results(row: TaskRow) -> list[dict[str, Any]]:
+    """The row's stored variants, decoded."""
+    return json.loads(row.variant_results) if row.variant_results else []
+
+
+def requested_variants(row: TaskRow) -> list[dict[str, Any]]:
+    """The row's requested variants, decoded."""
+    return json.loads(row.variants) if row.variants else []
 
 
 def _apply_lifecycle(row: TaskRow, event: Event) -> TaskRow:
@@ -171,6 +220,7 @@ def _(event: ResizeRequested, row: TaskRow) -> TaskRow:
         format=event.format,
         source_bucket=event.source.bucket,
         source_key=event.source.key,
+        variants=_requested_variants(event),
     )
 
 

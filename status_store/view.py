@@ -67,9 +67,17 @@ class StatusView:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_new_columns()
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),))
         except sqlite3.Error as e:
             raise ViewError(f"cannot open status view {path}: {e}") from e
+
+    def _add_new_columns(self) -> None:
+        """A view file from an earlier version gains the columns added since (empty until refolded)."""
+        present = {r["name"] for r in self._db.execute("PRAGMA table_info(tasks)")}
+        for name in _FIELDS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {'INTEGER' if name in _INTS else 'TEXT'}")
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,85 @@
+"""Which callback URLs may be called: http(s) only, and no private addresses unless allowed.
+
+Checked twice: when a request is accepted (a clear 422 for the client), and
+again right before each POST against the addresses it will connect to, so a
+name that later resolves to a private address (DNS rebinding) is still refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+Resolver = Callable[[str, int], Sequence[str]]
+MAX_URL_LENGTH = 2048
+
+
+class CallbackRefused(ValueError):
+    """The URL may not be called; the message says why."""
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    allow_private: bool = False
+    allowed_hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, allow_private: bool, allowed_hosts: str) -> CallbackPolicy:
+        return cls(allow_private, frozenset(h.strip().lower() for h in allowed_hosts.split(",") if h.strip()))
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """A checked URL and the addresses it may be reached at."""
+
+    url: str
+    scheme: str
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address a host name resolves to (an IP literal resolves to itself)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise CallbackRefused(f"callback host {host!r} does not resolve: {e}") from e
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def is_public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def check(url: str, policy: CallbackPolicy, resolver: Resolver = resolve) -> CallbackTarget:
+    """The target to call, or CallbackRefused with the reason."""
+    if len(url) > MAX_URL_LENGTH:
+        raise CallbackRefused(f"callback_url is longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise CallbackRefused(f"callback_url is not a valid URL: {e}") from e
+    if parts.scheme not in {"http", "https"}:
+        raise CallbackRefused("callback_url must be an http or https URL")
+    host = (parts.hostname or "").lower()
+    if not host:
+        raise CallbackRefused("callback_url has no host")
+    if parts.username is not None or parts.password is not None:
+        raise CallbackRefused("callback_url must not carry credentials")
+    port = port or (443 if parts.scheme == "https" else 80)
+    addresses = tuple(resolver(host, port))
+    if not addresses:
+        raise CallbackRefused(f"callback host {host!r} has no address")
+    if not policy.allow_private and host not in policy.allowed_hosts:
+        private = [a for a in addresses if not is_public(a)]
+        if private:
+            raise CallbackRefused(f"callback host {host!r} resolves to a non-public address ({private[0]})")
+    return CallbackTarget(url, parts.scheme, host, port, addresses)
