@@ -62,6 +62,7 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
             name: f"{name.removesuffix('_topic')}-{suffix}" for name in Settings.model_fields if name.endswith("_topic")
         },
         "worker_group": f"workers-{suffix}",
+        "webhook_group": f"webhooks-{suffix}",
         "view_path": tmp_path / "view.sqlite3",
         "topic_partitions": 3,
         "retry_backoff_seconds": 0.05,

@@ -22,6 +22,7 @@ from common.store import ObjectStore
 from producer_api import create_app
 from resize_worker.worker import ResizeWorker
 from status_store.projector import Projector
+from webhook_notifier.notifier import WebhookNotifier
 
 TERMINAL = {"SUCCESS", "FAILURE"}
 
@@ -105,6 +106,10 @@ class Pipeline:
         worker = ResizeWorker(self.settings)
         self._spawn(lambda: worker.run(self.stop), "worker")
 
+    def start_notifier(self) -> None:
+        notifier = WebhookNotifier(self.settings)
+        self._spawn(lambda: notifier.run(self.stop), "webhook-notifier")
+
     def _spawn(self, target: Callable[[], object], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -127,7 +132,7 @@ class Pipeline:
 def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Pipeline]]:
     started: list[Pipeline] = []
 
-    def start(workers: int = 1, **overrides: Any) -> Pipeline:
+    def start(workers: int = 1, notifier: bool = False, **overrides: Any) -> Pipeline:
         settings = settings_factory(**overrides)
         ensure_topics(settings)
         ObjectStore(settings).ensure_bucket()
@@ -137,6 +142,8 @@ def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Call
         pipeline.start_projector(settings)
         for _ in range(workers):
             pipeline.start_worker()
+        if notifier:
+            pipeline.start_notifier()
         return pipeline
 
     yield start

@@ -99,6 +99,12 @@ INVALID = [
     ({"width": 10, "height": 10}, None, False, "missing_file"),
     ({"width": 10, "height": 10}, "photo.jpg", "garbage", "not_an_image"),
     ({"width": 10, "height": 10}, "photo.jpg", "empty", "empty_file"),
+    ({"sizes": "100xx"}, "image.jpg", True, "invalid_sizes"),
+    ({"sizes": "10x10", "width": 5}, "image.jpg", True, "invalid_variants"),
+    ({"variants": '[{"name":"a","width":10},{"name":"a","width":20}]'}, "image.jpg", True, "invalid_variants"),
+    ({"variants": "not json"}, "image.jpg", True, "invalid_variants"),
+    ({"variants": '[{"name":"a","width":10,"mode":"squash"}]'}, "image.jpg", True, "invalid_mode"),
+    ({"width": 10, "callback_url": "https://example.com/hook"}, "image.jpg", True, "webhooks_disabled"),
 ]
 
 
