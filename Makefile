@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install up test test-unit lint bench bench-engine bench-e2e clean
+.PHONY: install browser up test test-unit lint bench bench-engine bench-e2e clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,12 +17,20 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+## Headless Chromium for the web page test: Debian's package, installed when missing.
+browser:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+		echo "make test: Chromium is missing; install Debian's chromium package or set CHROMIUM=/path"; exit 1; fi; \
+	echo "make test: installing Debian's chromium package"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+
 ## Start Kafka, S3, the API on http://127.0.0.1:8080, the workers and the projector.
 up: install
 	$(PY) -m local_infra.up
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint
+test: install lint browser
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -49,7 +57,7 @@ bench-e2e: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra ops bench
+	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra ops bench webhook_notifier
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -1,4 +1,4 @@
-"""`make up`: Kafka, S3, the API, the resize workers and the projector, in the foreground.
+"""`make up`: Kafka, S3, the API, the resize workers, the projector and the webhook notifier, in the foreground.
 
 Each role's output is shown line by line behind its name. A role that dies is
 restarted with backoff. Ctrl-C or SIGTERM stops every process started here, by
@@ -92,10 +92,13 @@ class Role:
 
 
 METRICS_BASE_PORT = 9200
+NOTIFIER_METRICS_PORT = 9299
+# Webhooks are signed with this unless WEBHOOK_SECRET is set: fine on loopback, never in production.
+LOCAL_WEBHOOK_SECRET = "imgresize-local-webhook-secret"
 
 
 def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int, run_dir: Path) -> list[Role]:
-    """The API (gunicorn), the projector and the workers, each with its own metrics endpoint."""
+    """The API (gunicorn), the projector, the workers and the webhook notifier, each with its own metrics."""
     bin_dir = Path(sys.executable).parent
     # gunicorn runs several API processes: their metrics meet in one directory.
     prometheus_dir = run_dir / "prometheus"
@@ -134,7 +137,10 @@ def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int, 
         )
         for i in range(workers)
     ]
-    return [projector, *resize_workers, api]
+    notifier = Role(
+        "webhooks", [str(bin_dir / "webhook-notifier")], {**env, "METRICS_PORT": str(NOTIFIER_METRICS_PORT)}
+    )
+    return [projector, *resize_workers, notifier, api]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -159,6 +165,7 @@ def main(argv: list[str] | None = None) -> None:
             **infra.as_env(),
             "VIEW_PATH": str(args.run_dir / "status.sqlite3"),
             "PYTHONUNBUFFERED": "1",
+            "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or LOCAL_WEBHOOK_SECRET,
         }
         settings = load_settings(**{k.lower(): v for k, v in infra.as_env().items()})
         ensure_topics(settings)
@@ -173,7 +180,8 @@ def main(argv: list[str] | None = None) -> None:
         say(
             "stack",
             f"API on http://127.0.0.1:{args.api_port} (docs /docs, metrics /metrics); projector metrics on "
-            f":{METRICS_BASE_PORT}, workers on :{METRICS_BASE_PORT + 1}.. - Ctrl-C stops everything",
+            f":{METRICS_BASE_PORT}, workers on :{METRICS_BASE_PORT + 1}.., webhooks on :{NOTIFIER_METRICS_PORT}"
+            " - Ctrl-C stops everything",
         )
         try:
             while not stop.wait(0.5):

@@ -8,7 +8,7 @@ from flask import Flask
 
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
-from producer_api import images, openapi, probes, status
+from producer_api import images, openapi, probes, status, web
 from producer_api.errors import register_error_handlers
 from producer_api.guard import install_guard
 from producer_api.ingress import Ingress
@@ -25,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["view_watch"] = ViewWatch(settings.view_path)
     register_error_handlers(app)
     install_guard(app)
-    for blueprint in (images.bp, status.bp, probes.bp, openapi.bp):
+    for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     return app
 

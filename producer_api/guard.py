@@ -12,7 +12,16 @@ from producer_api.errors import ApiError
 from producer_api.rate_limit import TokenBuckets
 
 # Endpoints anyone may call: probes, metrics, the API description.
-OPEN_ENDPOINTS = {"probes.healthz", "probes.readyz", "probes.metrics", "openapi.openapi", "openapi.docs"}
+# The page and its assets are public; the API calls it makes carry the key the user types.
+OPEN_ENDPOINTS = {
+    "probes.healthz",
+    "probes.readyz",
+    "probes.metrics",
+    "openapi.openapi",
+    "openapi.docs",
+    "web.index",
+    "web.asset",
+}
 
 
 def install_guard(app: Flask) -> None:

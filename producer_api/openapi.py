@@ -277,6 +277,31 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/": {
+            "get": {
+                "summary": "The web page: drop images, pick size, mode and format, watch jobs, download results",
+                "operationId": "webPage",
+                "security": [],
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {}}}}},
+            }
+        },
+        "/ui/{asset}": {
+            "get": {
+                "summary": "The web page's script and style sheet",
+                "operationId": "webAsset",
+                "security": [],
+                "parameters": [
+                    {"name": "asset", "in": "path", "required": True, "schema": {"enum": ["app.js", "app.css"]}}
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The asset",
+                        "content": {"text/javascript": {"schema": {}}, "text/css": {"schema": {}}},
+                    },
+                    **_errors(404),
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Liveness",

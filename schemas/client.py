@@ -12,15 +12,28 @@ Needs confluent-kafka for producing; building and decoding need only fastavro.
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from schemas import REQUESTS_TOPIC, default_codec
 from schemas.errors import SerializationError
-from schemas.events import Event, ObjectRef, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted
+from schemas.events import (
+    Event,
+    ObjectRef,
+    ResizeCompleted,
+    ResizeFailed,
+    ResizeRequested,
+    ResizeStarted,
+    VariantSpec,
+)
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
+
+
+_VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 
 
 def resize_request(
@@ -36,8 +49,23 @@ def resize_request(
     upscale: bool | None = None,
     task_id: str | None = None,
     producer: str = "external",
+    variants: Sequence[VariantSpec] = (),
+    callback_url: str | None = None,
 ) -> ResizeRequested:
-    """A valid ResizeRequested for an original already in the object store."""
+    """A valid ResizeRequested for an original already in the object store.
+
+    With `variants`, several named outputs come from one decode; the first one
+    also fills the top-level fields, so readers of older schemas make it.
+    """
+    if variants:
+        first = variants[0]
+        width, height, mode, format = first.width, first.height, first.mode, first.format  # noqa: A001
+        quality, gravity, upscale = first.quality, first.gravity, first.upscale
+        names = [v.name for v in variants]
+        if len(set(names)) != len(names) or not all(_VARIANT_NAME.fullmatch(n) for n in names):
+            raise ValueError("variant names must be unique and match [a-z0-9_-]{1,40}")
+        if any(v.width is None and v.height is None for v in variants):
+            raise ValueError("every variant needs a width or a height")
     if width is None and height is None:
         raise ValueError("width or height is required")
     return ResizeRequested(
@@ -51,6 +79,8 @@ def resize_request(
         quality=quality,
         gravity=gravity,
         upscale=upscale,
+        variants=tuple(variants),
+        callback_url=callback_url,
     )
 
 

@@ -121,3 +121,20 @@ def test_worker_outputs_of_a_request() -> None:
 def test_worker_refuses_variant_names_other_services_got_wrong(names: tuple[str, ...]) -> None:
     with pytest.raises(InvalidRequest):
         outputs_of(_request(variants=tuple(VariantSpec(n, 10) for n in names)))
+
+
+def test_client_helper_copies_the_first_variant_to_the_top_level_for_older_readers() -> None:
+    from schemas.client import resize_request  # noqa: PLC0415 - the helper other services import
+
+    request = resize_request(
+        bucket="b",
+        key="k",
+        variants=[VariantSpec("thumb", 100, 100, format="webp"), VariantSpec("big", 1600)],
+        callback_url="https://hooks.example.com/x",
+    )
+    assert (request.width, request.height, request.format) == (100, 100, "webp")
+    assert [v.name for v in request.variants] == ["thumb", "big"]
+    with pytest.raises(ValueError, match="unique"):
+        resize_request(bucket="b", key="k", variants=[VariantSpec("a", 1), VariantSpec("a", 2)])
+    with pytest.raises(ValueError, match="width or a height"):
+        resize_request(bucket="b", key="k", variants=[VariantSpec("a")])
