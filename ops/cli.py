@@ -67,7 +67,9 @@ def _submit(args: argparse.Namespace) -> int:
         table.add_column(column)
     for o in outcomes:
         style = "green" if o.ok else "red"
-        table.add_row(str(o.path), o.task_id or "-", f"[{style}]{o.status}[/]", o.detail, str(o.saved or ""))
+        table.add_row(
+            str(o.path), o.task_id or "-", f"[{style}]{o.status}[/]", o.detail, ", ".join(p.name for p in o.saved)
+        )
     Console().print(table)
     failed = sum(1 for o in outcomes if not o.ok)
     console.print(f"{len(outcomes) - failed} succeeded, {failed} failed")
@@ -148,7 +150,11 @@ def parser() -> argparse.ArgumentParser:
     clients.add_argument("--api-key", default=os.environ.get("IMGRESIZE_API_KEY"))
     submit = commands.add_parser("submit", parents=[clients], help="upload images (files or directories)")
     submit.add_argument("paths", nargs="+", type=Path)
-    submit.add_argument("--size", required=True, help="WIDTHxHEIGHT, e.g. 400x400, 400x, x300")
+    submit.add_argument(
+        "--size",
+        required=True,
+        help="WIDTHxHEIGHT, e.g. 400x400, 400x, x300; several: 100x100,800x (one upload, a result per size)",
+    )
     submit.add_argument("--mode", choices=["fill", "fit", "pad", "stretch"])
     submit.add_argument("--format", help="jpeg, png, webp, gif, avif or auto")
     submit.add_argument("--wait", action="store_true", help="wait until every task is done")

@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -21,7 +21,7 @@ class Outcome:
     task_id: str | None = None
     status: str = "NOT SENT"
     detail: str = ""
-    saved: Path | None = None
+    saved: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,6 +57,10 @@ class Api:
     def result(self, task_id: str) -> requests.Response:
         return self._session.get(f"{self.url}/api/v1/images/result/{task_id}", timeout=self.timeout)
 
+    def get(self, path: str) -> requests.Response:
+        """A path the service handed out, such as a variant's result URL."""
+        return self._session.get(f"{self.url}{path}", timeout=self.timeout)
+
     def wait_terminal(self, task_id: str, patience: float = 600) -> dict[str, object]:
         body: dict[str, object] = {}
         for _ in range(int(patience / 10) + 1):
@@ -80,15 +84,30 @@ def collect(paths: Iterable[Path]) -> list[Path]:
 
 
 def parse_size(size: str) -> dict[str, str]:
-    """`400x300`, `400x` or `x300` -> the form's width and height."""
-    match = re.fullmatch(r"([0-9]*)x([0-9]*)", size.strip().lower())
-    if match is None or not any(match.groups()):
-        raise ValueError(f"size {size!r} is not WIDTHxHEIGHT (either may be left out: 400x, x300)")
-    return {k: v for k, v in zip(("width", "height"), match.groups(), strict=True) if v}
+    """`400x300`, `400x` or `x300` -> the form's width and height; several, comma-separated -> `sizes`."""
+    tokens = [t.strip().lower() for t in size.split(",")]
+    matches = [re.fullmatch(r"([0-9]*)x([0-9]*)", t) for t in tokens]
+    for token, match in zip(tokens, matches, strict=True):
+        if match is None or not any(match.groups()):
+            raise ValueError(f"size {token!r} is not WIDTHxHEIGHT (either may be left out: 400x, x300)")
+    if len(tokens) > 1:
+        return {"sizes": ",".join(tokens)}
+    first = matches[0]
+    assert first is not None
+    return {k: v for k, v in zip(("width", "height"), first.groups(), strict=True) if v}
 
 
 def _extension(content_type: str) -> str:
     return {"image/jpeg": ".jpg"}.get(content_type) or mimetypes.guess_extension(content_type) or ".bin"
+
+
+def _outputs(status: dict[str, object]) -> list[dict[str, object]]:
+    """A finished task's outputs: its variants, or its one result."""
+    variants = status.get("variants")
+    if isinstance(variants, list) and variants:
+        return [v for v in variants if isinstance(v, dict)]
+    result = status.get("result")
+    return [result] if isinstance(result, dict) else []
 
 
 def process(
@@ -115,15 +134,16 @@ def process(
             error = final.get("error") or {}
             outcome.detail = str(error.get("code", "")) if isinstance(error, dict) else ""
         elif outcome.status == "SUCCESS":
-            result = final.get("result") or {}
-            if isinstance(result, dict):
-                outcome.detail = f"{result.get('width')}x{result.get('height')}"
+            outputs = _outputs(final)
+            outcome.detail = ", ".join(f"{o.get('width')}x{o.get('height')}" for o in outputs)
             if out_dir is not None:
-                image = api.result(outcome.task_id)
-                image.raise_for_status()
-                target = out_dir / (path.stem + _extension(image.headers.get("Content-Type", "")))
-                target.write_bytes(image.content)
-                outcome.saved = target
+                for output in outputs:
+                    image = api.get(str(output["url"]))
+                    image.raise_for_status()
+                    suffix = f"-{output['name']}" if output.get("name") else ""
+                    target = out_dir / (path.stem + suffix + _extension(image.headers.get("Content-Type", "")))
+                    target.write_bytes(image.content)
+                    outcome.saved.append(target)
     except (requests.RequestException, ValueError, OSError) as e:
         outcome.detail = f"{type(e).__name__}: {e}"[:200]
     return outcome

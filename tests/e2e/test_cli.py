@@ -60,13 +60,40 @@ def test_status_and_result_commands(pipeline: Pipeline, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("size", "fields"),
-    [("400x300", {"width": "400", "height": "300"}), ("400x", {"width": "400"}), ("x3", {"height": "3"})],
+    [
+        ("400x300", {"width": "400", "height": "300"}),
+        ("400x", {"width": "400"}),
+        ("x3", {"height": "3"}),
+        ("100x100, 400X", {"sizes": "100x100,400x"}),
+    ],
 )
 def test_sizes(size: str, fields: dict[str, str]) -> None:
     assert parse_size(size) == fields
 
 
-@pytest.mark.parametrize("size", ["x", "400", "axb", "400x300x2", ""])
+def test_several_sizes_save_one_file_per_variant(pipeline: Pipeline, tmp_path: Path) -> None:
+    source = tmp_path / "in" / "beach.jpg"
+    source.parent.mkdir()
+    source.write_bytes(jpeg_bytes(800, 600))
+    out = tmp_path / "out"
+    run = _run(
+        "submit",
+        str(source),
+        "--size",
+        "100x100,200x",
+        "--format",
+        "png",
+        "--out",
+        str(out),
+        "--url",
+        pipeline.base_url,
+    )
+    assert run.returncode == 0, run.stderr
+    saved = {p.name: Image.open(p).size for p in out.iterdir()}
+    assert saved == {"beach-100x100.png": (100, 100), "beach-200x.png": (200, 150)}
+
+
+@pytest.mark.parametrize("size", ["x", "400", "axb", "400x300x2", "", "100x100,", "100x100,y"])
 def test_bad_sizes(size: str) -> None:
     with pytest.raises(ValueError):
         parse_size(size)

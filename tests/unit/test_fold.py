@@ -7,9 +7,29 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import ObjectRef, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted, StoredImage
+from schemas import (
+    ObjectRef,
+    ResizeCompleted,
+    ResizeFailed,
+    ResizeRequested,
+    ResizeStarted,
+    StoredImage,
+    VariantImage,
+    VariantSpec,
+)
 from schemas.events import Event
-from status_store.fold import FAILURE, PENDING, RETRY, STARTED, SUCCESS, TaskRow, apply, fold
+from status_store.fold import (
+    FAILURE,
+    PENDING,
+    RETRY,
+    STARTED,
+    SUCCESS,
+    TaskRow,
+    apply,
+    fold,
+    requested_variants,
+    variant_results,
+)
 
 TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -126,3 +146,38 @@ def test_a_replayed_outcome_supersedes_the_old_one() -> None:
 def test_retry_then_a_new_attempt_is_started_again() -> None:
     row = fold([requested(), started(1, 1), failed(1, 2, True), started(2, 3)])
     assert row is not None and row.state == STARTED and row.attempts == 2 and row.error_code is None
+
+
+def test_variants_requested_and_stored_follow_their_events() -> None:
+    request = ResizeRequested(
+        task_id=TASK,
+        occurred_at=at(0),
+        source=ObjectRef("b", "k"),
+        width=10,
+        variants=(VariantSpec("a", 10), VariantSpec("b", None, 20, "fit", "png")),
+    )
+    images = tuple(
+        VariantImage(n, StoredImage("b", f"results/{TASK}/{n}", "image/png", w, w, 9, f"e{n}"))
+        for n, w in (("a", 10), ("b", 20))
+    )
+    first = ResizeCompleted(
+        task_id=TASK,
+        occurred_at=at(2),
+        result=images[0].image,
+        source_width=100,
+        source_height=100,
+        duration_ms=5,
+        variants=images,
+    )
+    row = fold([first, request])
+    assert row is not None
+    assert [v["name"] for v in requested_variants(row)] == ["a", "b"]
+    assert requested_variants(row)[1] == {"name": "b", "width": None, "height": 20, "mode": "fit", "format": "png"}
+    assert [(v["name"], v["key"], v["width"]) for v in variant_results(row)] == [
+        ("a", f"results/{TASK}/a", 10),
+        ("b", f"results/{TASK}/b", 20),
+    ]
+    # A later final failure (a replay that failed) clears the stored variants with the result.
+    after = apply(row, failed(2, 3, retriable=False))
+    assert after.state == FAILURE and variant_results(after) == [] and after.result_key is None
+    assert requested_variants(after) == requested_variants(row)

@@ -14,6 +14,7 @@ from resize_worker.attempt import outputs_of, result_key
 from resize_worker.engine import Target, resize, resize_many
 from resize_worker.errors import InvalidRequest
 from schemas import ObjectRef, ResizeRequested, VariantSpec
+from schemas.client import resize_request
 
 
 def _jpeg(width: int = 1600, height: int = 1200) -> bytes:
@@ -124,8 +125,6 @@ def test_worker_refuses_variant_names_other_services_got_wrong(names: tuple[str,
 
 
 def test_client_helper_copies_the_first_variant_to_the_top_level_for_older_readers() -> None:
-    from schemas.client import resize_request  # noqa: PLC0415 - the helper other services import
-
     request = resize_request(
         bucket="b",
         key="k",
