@@ -43,6 +43,30 @@ def _errors(*statuses: int) -> dict[str, Any]:
 
 
 _TIME = {"type": ["string", "null"], "format": "date-time"}
+_REDIRECT = {
+    "name": "redirect",
+    "in": "query",
+    "required": False,
+    "description": "1: redirect to a presigned URL of the object store instead.",
+    "schema": {"enum": ["0", "1", "true", "false"]},
+}
+
+
+def _image_responses() -> dict[str, Any]:
+    """What a result endpoint answers."""
+    return {
+        "200": {
+            "description": "The image, with ETag and Content-Length",
+            "content": {
+                ct: {"schema": {"type": "string", "format": "binary"}}
+                for ct in ("image/jpeg", "image/png", "image/webp", "image/gif", "image/avif")
+            },
+        },
+        "302": {"description": "Redirect to a presigned URL (redirect=1)"},
+        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+        **_errors(401, 403, 404, 429, 503),
+    }
+
 
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -226,26 +250,9 @@ SPEC: dict[str, Any] = {
                 "operationId": "taskResult",
                 "parameters": [
                     _TASK_ID,
-                    {
-                        "name": "redirect",
-                        "in": "query",
-                        "required": False,
-                        "description": "1: redirect to a presigned URL of the object store instead.",
-                        "schema": {"enum": ["0", "1", "true", "false"]},
-                    },
+                    _REDIRECT,
                 ],
-                "responses": {
-                    "200": {
-                        "description": "The image, with ETag and Content-Length",
-                        "content": {
-                            ct: {"schema": {"type": "string", "format": "binary"}}
-                            for ct in ("image/jpeg", "image/png", "image/webp", "image/gif")
-                        },
-                    },
-                    "302": {"description": "Redirect to a presigned URL (redirect=1)"},
-                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
-                    **_errors(401, 403, 404, 429, 503),
-                },
+                "responses": _image_responses(),
             }
         },
         "/api/v1/images/result/{task_id}/{variant}": {
@@ -255,26 +262,9 @@ SPEC: dict[str, Any] = {
                 "parameters": [
                     _TASK_ID,
                     {"name": "variant", "in": "path", "required": True, "schema": {"type": "string"}},
-                    {
-                        "name": "redirect",
-                        "in": "query",
-                        "required": False,
-                        "description": "1: redirect to a presigned URL of the object store instead.",
-                        "schema": {"enum": ["0", "1", "true", "false"]},
-                    },
+                    _REDIRECT,
                 ],
-                "responses": {
-                    "200": {
-                        "description": "The image, with ETag and Content-Length",
-                        "content": {
-                            ct: {"schema": {"type": "string", "format": "binary"}}
-                            for ct in ("image/jpeg", "image/png", "image/webp", "image/gif", "image/avif")
-                        },
-                    },
-                    "302": {"description": "Redirect to a presigned URL (redirect=1)"},
-                    "304": {"description": "Not modified (If-None-Match matched the ETag)"},
-                    **_errors(401, 403, 404, 429, 503),
-                },
+                "responses": _image_responses(),
             }
         },
         "/": {

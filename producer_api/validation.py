@@ -15,6 +15,7 @@ from resize_worker.engine import OUTPUT_FORMATS
 from resize_worker.errors import ResizeError
 from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES, MODES
 from resize_worker.probe import ImageInfo, probe
+from schemas.events import variant_names_problem
 
 _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 
@@ -43,7 +44,6 @@ class NamedOrder:
 
 
 _SIZE = re.compile(r"([0-9]{1,6})?x([0-9]{1,6})?")
-_VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 _VARIANT_KEYS = frozenset({"name", "width", "height", "mode", "format", "quality", "gravity", "upscale"})
 DEFAULT_MAX_VARIANTS = 10
 
@@ -151,14 +151,10 @@ def parse_order(
     if not 1 <= len(specs) <= max_variants:
         raise ApiError(422, "invalid_variants", f"between 1 and {max_variants} variants per request")
     shared = {k: v for k, v in form.items() if k in _VARIANT_KEYS - {"name", "width", "height"}}
-    named = []
-    for spec in specs:
-        name = spec["name"]
-        if not _VARIANT_NAME.fullmatch(name):
-            raise ApiError(422, "invalid_variants", f"variant name {name!r} must match [a-z0-9_-]{{1,40}}")
-        named.append(NamedOrder(name, _single_order({**shared, **spec}, max_dimension, accept)))
-    if len({n.name for n in named}) != len(named):
-        raise ApiError(422, "invalid_variants", "variant names must be unique")
+    problem = variant_names_problem([spec["name"] for spec in specs])
+    if problem:
+        raise ApiError(422, "invalid_variants", problem)
+    named = [NamedOrder(spec["name"], _single_order({**shared, **spec}, max_dimension, accept)) for spec in specs]
     return dataclasses.replace(named[0].order, variants=tuple(named))
 
 

@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
-from common import metrics
-from common.kafka import check_topics
-from common.logs import configure_logging
-from common.settings import load_settings
+from common.role import run_role
 from resize_worker.worker import ResizeWorker
 
 
 def main() -> None:
-    settings = load_settings()
-    configure_logging(settings.log_level, settings.log_format)
-    metrics.serve(settings.metrics_port, settings.metrics_host)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    check_topics(settings)
-    ResizeWorker(settings).run(stop)
+    run_role(lambda settings, stop: ResizeWorker(settings).run(stop))
 
 
 if __name__ == "__main__":

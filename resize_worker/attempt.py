@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import UTC, datetime
 
@@ -13,12 +12,17 @@ from common.settings import Settings
 from common.store import ObjectStore
 from resize_worker.engine import ResizedImage, Target, resize_many
 from resize_worker.errors import InvalidRequest, ResizeError
-from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, StoredImage, VariantImage
+from schemas.events import (
+    Event,
+    ResizeCompleted,
+    ResizeFailed,
+    ResizeRequested,
+    StoredImage,
+    VariantImage,
+    variant_names_problem,
+)
 
 log = logging.getLogger(__name__)
-
-
-_VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 
 
 def result_key(task_id: str, variant: str | None = None) -> str:
@@ -43,10 +47,10 @@ def outputs_of(request: ResizeRequested) -> list[tuple[str | None, Target]]:
                 ),
             )
         ]
-    names = [v.name for v in request.variants]
-    if len(set(names)) != len(names) or not all(_VARIANT_NAME.fullmatch(n) for n in names):
-        # Requests produced straight to Kafka are not checked by the API.
-        raise InvalidRequest("variant names must be unique and match [a-z0-9_-]{1,40}")
+    # Requests produced straight to Kafka are not checked by the API.
+    problem = variant_names_problem([v.name for v in request.variants])
+    if problem:
+        raise InvalidRequest(problem)
     return [
         (v.name, Target(v.width, v.height, v.mode, v.format, v.quality, v.gravity, v.upscale)) for v in request.variants
     ]

@@ -12,7 +12,6 @@ Needs confluent-kafka for producing; building and decoding need only fastavro.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,13 +26,11 @@ from schemas.events import (
     ResizeRequested,
     ResizeStarted,
     VariantSpec,
+    variant_names_problem,
 )
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
-
-
-_VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
 
 
 def resize_request(
@@ -61,9 +58,9 @@ def resize_request(
         first = variants[0]
         width, height, mode, format = first.width, first.height, first.mode, first.format  # noqa: A001
         quality, gravity, upscale = first.quality, first.gravity, first.upscale
-        names = [v.name for v in variants]
-        if len(set(names)) != len(names) or not all(_VARIANT_NAME.fullmatch(n) for n in names):
-            raise ValueError("variant names must be unique and match [a-z0-9_-]{1,40}")
+        problem = variant_names_problem([v.name for v in variants])
+        if problem:
+            raise ValueError(problem)
         if any(v.width is None and v.height is None for v in variants):
             raise ValueError("every variant needs a width or a height")
     if width is None and height is None:

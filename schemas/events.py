@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -44,6 +45,19 @@ class StoredImage:
     height: int
     size_bytes: int
     etag: str
+
+
+VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
+
+
+def variant_names_problem(names: Sequence[str]) -> str | None:
+    """Why these variant names cannot name one request's results, or None if they can."""
+    if len(set(names)) != len(names):
+        return "variant names must be unique"
+    bad = next((n for n in names if not VARIANT_NAME.fullmatch(n)), None)
+    if bad is not None:
+        return f"variant name {bad!r} must match [a-z0-9_-]{{1,40}}"
+    return None
 
 
 @dataclass(frozen=True)
