@@ -89,7 +89,7 @@ def test_several_sizes_save_one_file_per_variant(pipeline: Pipeline, tmp_path: P
         pipeline.base_url,
     )
     assert run.returncode == 0, run.stderr
-    saved = {p.name: Image.open(p).size for p in out.iterdir()}
+    saved = {p.name: Image.open(io.BytesIO(p.read_bytes())).size for p in out.iterdir()}
     assert saved == {"beach-100x100.png": (100, 100), "beach-200x.png": (200, 150)}
 
 
