@@ -79,7 +79,10 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = 6
     webhook_backoff_seconds: float = 1.0
     webhook_backoff_max_seconds: float = 60.0
+    # Attempts at once (threads); webhooks waiting for a retry hold no thread.
     webhook_concurrency: int = 8
+    # Reading pauses while this many webhooks are unsettled.
+    webhook_max_pending: int = 10_000
     # Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only.
     public_base_url: str = ""
 

@@ -1,99 +1,210 @@
 """The notifier: a consumer group on the results topic that POSTs each final outcome to its callback_url.
 
-Batches are delivered concurrently; their offsets are stored only once every
-delivery in the batch is settled, so a crash or a stop redelivers (at least
-once: receivers dedupe on X-Imgresize-Event-Id). A webhook that cannot be
-delivered goes to the dead-letter topic, from where `imgresize dlq
-republish` sends it round again.
+Webhooks settle independently: attempts run on a small thread pool, failed
+ones wait in a schedule for their backoff without holding a thread, and the
+consumer keeps reading meanwhile, so one slow or dead receiver does not delay
+anyone else's webhooks. A partition's offset is stored only up to its first
+unsettled webhook (at least once: receivers dedupe on X-Imgresize-Event-Id).
+A webhook never accepted goes to the dead-letter topic, from where `imgresize
+dlq republish` sends it round again.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 
-from confluent_kafka import Message
+from confluent_kafka import KafkaException, Message, TopicPartition
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
-from common.kafka import make_consumer, make_producer
+from common.kafka import coordinates, make_consumer, make_producer
 from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec, producer_name
 from schemas.events import ResizeCompleted, ResizeFailed
 from webhook_notifier.payload import encode, payload_of, wants_webhook
 from webhook_notifier.policy import CallbackPolicy
-from webhook_notifier.sender import DELIVERED, GAVE_UP, INTERRUPTED, RetryPolicy, Sender
+from webhook_notifier.progress import OffsetTracker
+from webhook_notifier.sender import DELIVERED, FAILED, GAVE_UP, Attempt, RetryPolicy, Sender
 
 log = logging.getLogger(__name__)
 COMPONENT = "webhook_notifier"
+
+
+@dataclass(eq=False)
+class Delivery:
+    """One webhook on its way, and the record it came from."""
+
+    msg: Message
+    url: str
+    event_id: str
+    task_id: str
+    body: bytes
+    attempts: int = 0
+    last_problem: str = ""
+
+    @property
+    def coordinates(self) -> tuple[tuple[str, int], int]:
+        topic, partition, offset = coordinates(self.msg)
+        return (topic, partition), offset
+
+
+@dataclass
+class _Schedule:
+    """Deliveries by the time their next attempt is due."""
+
+    heap: list[tuple[float, int, Delivery]] = field(default_factory=list)
+    order: itertools.count[int] = field(default_factory=itertools.count)
+
+    def add(self, due: float, delivery: Delivery) -> None:
+        heapq.heappush(self.heap, (due, next(self.order), delivery))
+
+    def pop_due(self, now: float) -> Delivery | None:
+        if self.heap and self.heap[0][0] <= now:
+            return heapq.heappop(self.heap)[2]
+        return None
+
+    def next_due(self) -> float | None:
+        return self.heap[0][0] if self.heap else None
 
 
 class WebhookNotifier:
     def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
         self.settings = settings
         self.codec = codec or default_codec()
+        self.retry = RetryPolicy(
+            settings.webhook_max_attempts, settings.webhook_backoff_seconds, settings.webhook_backoff_max_seconds
+        )
         self.sender = Sender(
             settings.webhook_secret,
             CallbackPolicy.from_settings(settings.webhook_allow_private, settings.webhook_allowed_hosts),
-            RetryPolicy(
-                settings.webhook_max_attempts,
-                settings.webhook_backoff_seconds,
-                settings.webhook_backoff_max_seconds,
-                settings.webhook_timeout_seconds,
-            ),
+            settings.webhook_timeout_seconds,
             user_agent=f"imgresize-webhooks ({producer_name(COMPONENT)})",
         )
-        self._consumer = make_consumer(
-            settings,
-            settings.webhook_group,
-            COMPONENT,
-            # A batch may wait out a receiver's retries (minutes at most) before the next poll.
-            **{"max.poll.interval.ms": 900_000},
-        )
+        self._consumer = make_consumer(settings, settings.webhook_group, COMPONENT)
         self._producer = make_producer(settings, COMPONENT)
-        self._pool = ThreadPoolExecutor(max(1, settings.webhook_concurrency), thread_name_prefix="webhook")
+        self._concurrency = max(1, settings.webhook_concurrency)
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook")
+        self._tracker = OffsetTracker()
+        self._schedule = _Schedule()
+        self._running: dict[Future[Attempt], Delivery] = {}
+        self._paused = False
 
-    def _deliver(self, msg: Message, stop: threading.Event) -> str | None:
-        """The delivery's outcome, or None when the record announces nothing."""
+    # -- reading ------------------------------------------------------------
+
+    def _admit(self, msg: Message) -> None:
+        topic, partition, offset = coordinates(msg)
+        tp = (topic, partition)
         try:
             event = self.codec.decode(msg.value())
         except SerializationError as e:
             # The projector and the dead-letter tooling see the same bytes; nothing to announce.
             log.warning("undecodable result record skipped: %s", e)
-            return None
+            self._tracker.seen(tp, offset, settled=True)
+            return
         if not wants_webhook(event):
-            return None
+            self._tracker.seen(tp, offset, settled=True)
+            return
         assert isinstance(event, ResizeCompleted | ResizeFailed) and event.callback_url
         body = encode(payload_of(event, self.settings.public_base_url))
-        outcome = self.sender.deliver(event.callback_url, event.event_id, event.task_id, body, stop)
-        if outcome != INTERRUPTED:
-            metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
-        if outcome == GAVE_UP:
-            send_to_dead_letter(self._producer, self.settings, msg, "webhook undeliverable", COMPONENT)
-        elif outcome == DELIVERED:
-            log.info("webhook delivered", extra={"task_id": event.task_id})
-        return outcome
+        self._tracker.seen(tp, offset, settled=False)
+        self._schedule.add(time.monotonic(), Delivery(msg, event.callback_url, event.event_id, event.task_id, body))
 
-    def handle(self, batch: list[Message], stop: threading.Event) -> bool:
-        """Deliver a batch; True if every record is settled and its offset may be stored."""
-        records = [m for m in batch if m.error() is None]
-        outcomes = list(self._pool.map(lambda m: self._deliver(m, stop), records))
-        if INTERRUPTED in outcomes:
-            return False
-        for msg in records:
-            self._consumer.store_offsets(message=msg)
-        return True
+    def _revoked(self, _consumer: object, partitions: list[TopicPartition]) -> None:
+        self._store_offsets()
+        self._tracker.forget([(p.topic, p.partition) for p in partitions])
+
+    # -- delivering ---------------------------------------------------------
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        while len(self._running) < self._concurrency:
+            delivery = self._schedule.pop_due(now)
+            if delivery is None:
+                return
+            if not self._tracker.is_tracked(*delivery.coordinates):
+                continue  # its partition went to another notifier, which redoes it
+            future = self._pool.submit(self.sender.attempt, delivery.url, delivery.event_id, delivery.body)
+            self._running[future] = delivery
+
+    def _finish(self, delivery: Delivery, attempt: Attempt) -> None:
+        if not self._tracker.is_tracked(*delivery.coordinates):
+            return
+        delivery.attempts += 1
+        delivery.last_problem = attempt.problem
+        extra = {"task_id": delivery.task_id, "attempt": delivery.attempts}
+        if attempt.outcome == FAILED and delivery.attempts < self.retry.max_attempts:
+            delay = self.retry.delay(delivery.attempts)
+            log.info("webhook attempt failed: %s; next in %.1fs", attempt.problem, delay, extra=extra)
+            self._schedule.add(time.monotonic() + delay, delivery)
+            return
+        outcome = GAVE_UP if attempt.outcome == FAILED else attempt.outcome
+        metrics.WEBHOOK_DELIVERIES.labels(outcome).inc()
+        if outcome == DELIVERED:
+            log.info("webhook delivered", extra=extra)
+        else:
+            log.warning("webhook %s: %s", outcome, attempt.problem, extra=extra)
+        if outcome == GAVE_UP:
+            send_to_dead_letter(self._producer, self.settings, delivery.msg, "webhook undeliverable", COMPONENT)
+        self._tracker.settle(*delivery.coordinates)
+
+    def _collect(self, timeout: float) -> None:
+        if not self._running:
+            return
+        done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            self._finish(self._running.pop(future), future.result())
+
+    def _store_offsets(self) -> None:
+        for (topic, partition), offset in self._tracker.committable().items():
+            try:
+                self._consumer.store_offsets(offsets=[TopicPartition(topic, partition, offset)])
+            except KafkaException as e:
+                log.warning("offset %s[%d]@%d not stored: %s", topic, partition, offset, e)
+
+    def _flow_control(self) -> None:
+        """Stop reading while too many webhooks are unsettled; the group still sees us polling."""
+        full = self._tracker.unsettled >= self.settings.webhook_max_pending
+        if full != self._paused:
+            assignment = self._consumer.assignment()
+            (self._consumer.pause if full else self._consumer.resume)(assignment)
+            self._paused = full
+
+    def _wait_budget(self) -> float:
+        """How long the next poll may block: short while attempts run or retries come due."""
+        budget = 0.5
+        due = self._schedule.next_due()
+        if due is not None:
+            budget = min(budget, max(0.0, due - time.monotonic()))
+        return 0.02 if self._running else budget
+
+    # -- the loop -----------------------------------------------------------
+
+    def step(self) -> None:
+        self._start_due()
+        self._collect(timeout=0)
+        self._store_offsets()
+        self._flow_control()
+        for msg in self._consumer.consume(100, self._wait_budget()):
+            if msg.error() is None:
+                self._admit(msg)
+        self._start_due()
+        self._collect(timeout=0.01)
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.settings.results_topic])
+        self._consumer.subscribe([self.settings.results_topic], on_revoke=self._revoked)
         log.info("webhook notifier consuming %s", self.settings.results_topic)
         try:
             while not stop.is_set():
-                batch = self._consumer.consume(100, 0.5)
-                if batch and not self.handle(batch, stop):
-                    break
+                self.step()
         finally:
+            # Attempts under way finish; anything unsettled is redone after a restart.
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self._store_offsets()
             self._consumer.close()
             self._producer.flush(5)

@@ -1,9 +1,7 @@
-"""One webhook delivered with retries: POST to a checked address, back off, give up in the end."""
+"""One webhook attempt: check the URL, sign the body, POST to the checked address."""
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -15,9 +13,7 @@ from common import metrics
 from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from webhook_notifier.policy import CallbackPolicy, CallbackRefused, CallbackTarget, check
 
-log = logging.getLogger(__name__)
-
-DELIVERED, REJECTED, GAVE_UP, REFUSED, INTERRUPTED = "delivered", "rejected", "gave_up", "refused", "interrupted"
+DELIVERED, REJECTED, REFUSED, FAILED, GAVE_UP = "delivered", "rejected", "refused", "failed", "gave_up"
 # The receiver's answers worth trying again; any other 4xx is its final word.
 _RETRIABLE_4XX = {408, 425, 429}
 
@@ -27,7 +23,6 @@ class RetryPolicy:
     max_attempts: int = 6
     backoff_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
-    timeout_seconds: float = 5.0
 
     def delay(self, failed_attempts: int) -> float:
         """Exponential: 1, 2, 4, ... times the base, capped."""
@@ -72,49 +67,43 @@ def post(target: CallbackTarget, body: bytes, headers: dict[str, str], timeout: 
         pool.close()
 
 
+@dataclass(frozen=True)
+class Attempt:
+    outcome: str  # delivered, rejected, refused or failed (worth another try)
+    problem: str = ""
+
+
 class Sender:
-    def __init__(self, secret: str, policy: CallbackPolicy, retry: RetryPolicy, user_agent: str) -> None:
+    """One signed POST at a time; when to try again is the notifier's business."""
+
+    def __init__(self, secret: str, policy: CallbackPolicy, timeout_seconds: float, user_agent: str) -> None:
         self.secret = secret
         self.policy = policy
-        self.retry = retry
+        self.timeout_seconds = timeout_seconds
         self.user_agent = user_agent
 
-    def deliver(self, url: str, event_id: str, task_id: str, body: bytes, stop: threading.Event) -> str:
-        """The final outcome: delivered, rejected, gave_up, refused, or interrupted by `stop`."""
-        failed = 0
-        while True:
-            try:
-                # Resolved and checked again on every attempt: addresses change.
-                target = check(url, self.policy)
-            except CallbackRefused as e:
-                log.warning("webhook refused: %s", e, extra={"task_id": task_id})
-                return REFUSED
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": self.user_agent,
-                SIGNATURE_HEADER: sign(self.secret, body),
-                EVENT_ID_HEADER: event_id,
-            }
-            started = time.monotonic()
-            metrics.WEBHOOK_ATTEMPTS.inc()
-            try:
-                status = post(target, body, headers, self.retry.timeout_seconds)
-                problem = f"HTTP {status}"
-            except (urllib3.exceptions.HTTPError, OSError) as e:
-                status, problem = 0, f"{type(e).__name__}: {e}"
+    def attempt(self, url: str, event_id: str, body: bytes) -> Attempt:
+        try:
+            # Resolved and checked on every attempt: addresses change.
+            target = check(url, self.policy)
+        except CallbackRefused as e:
+            return Attempt(REFUSED, str(e))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": self.user_agent,
+            SIGNATURE_HEADER: sign(self.secret, body),
+            EVENT_ID_HEADER: event_id,
+        }
+        started = time.monotonic()
+        metrics.WEBHOOK_ATTEMPTS.inc()
+        try:
+            status = post(target, body, headers, self.timeout_seconds)
+        except (urllib3.exceptions.HTTPError, OSError) as e:
+            return Attempt(FAILED, f"{type(e).__name__}: {e}")
+        finally:
             metrics.WEBHOOK_SECONDS.observe(time.monotonic() - started)
-            if 200 <= status < 300:
-                return DELIVERED
-            if 400 <= status < 500 and status not in _RETRIABLE_4XX:
-                log.warning("webhook rejected: %s", problem, extra={"task_id": task_id})
-                return REJECTED
-            failed += 1
-            if failed >= self.retry.max_attempts:
-                log.warning("webhook gave up after %d attempts: %s", failed, problem, extra={"task_id": task_id})
-                return GAVE_UP
-            delay = self.retry.delay(failed)
-            log.info(
-                "webhook attempt %d failed (%s); again in %.1fs", failed, problem, delay, extra={"task_id": task_id}
-            )
-            if stop.wait(delay):
-                return INTERRUPTED
+        if 200 <= status < 300:
+            return Attempt(DELIVERED)
+        if 400 <= status < 500 and status not in _RETRIABLE_4XX:
+            return Attempt(REJECTED, f"HTTP {status}")
+        return Attempt(FAILED, f"HTTP {status}")

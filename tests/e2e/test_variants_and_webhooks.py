@@ -21,6 +21,7 @@ from ops.dead_letters import read_dead_letters
 from schemas import ObjectRef, ResizeRequested, default_codec
 from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from tests.pipeline import Pipeline, jpeg_bytes
+from webhook_notifier.notifier import WebhookNotifier
 
 pytestmark = pytest.mark.e2e
 SECRET = "webhook-test-secret"
@@ -83,30 +84,41 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver(answers=[])
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    servers: list[ThreadingHTTPServer] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            with state.arrived:
-                status = state.answers[len(state.calls)] if len(state.calls) < len(state.answers) else 200
-                state.calls.append((time.monotonic(), dict(self.headers), body))
-                state.arrived.notify_all()
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def start(answers: list[int] | None = None) -> Receiver:
+        state = Receiver(answers=answers or [])
 
-        def log_message(self, *args: object) -> None:
-            pass
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with state.arrived:
+                    status = state.answers[len(state.calls)] if len(state.calls) < len(state.answers) else 200
+                    state.calls.append((time.monotonic(), dict(self.headers), body))
+                    state.arrived.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}/hooks/imgresize?source=test"
-    yield state
-    server.shutdown()
-    server.server_close()
+            def log_message(self, *args: object) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        state.url = f"http://127.0.0.1:{server.server_port}/hooks/imgresize?source=test"
+        return state
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def receiver(receiver_factory: Callable[..., Receiver]) -> Receiver:
+    return receiver_factory()
 
 
 WEBHOOKS = {
@@ -216,3 +228,50 @@ def test_undeliverable_webhook_goes_to_the_dead_letter_topic(
     assert [(letter.key, letter.error) for letter in letters] == [(task_id, "webhook undeliverable")]
     assert letters[0].header("dlq.source.topic") == pipeline.settings.results_topic
     assert len(receiver.calls) == 2
+
+
+def test_a_failing_receiver_does_not_hold_up_other_webhooks(
+    pipeline_factory: Callable[..., Pipeline], receiver_factory: Callable[..., Receiver]
+) -> None:
+    settings = {**WEBHOOKS, "webhook_backoff_seconds": 2.0, "webhook_max_attempts": 5}
+    pipeline = pipeline_factory(notifier=True, webhook_allow_private=True, **settings)
+    down = receiver_factory(answers=[503] * 10)
+    up = receiver_factory()
+    pipeline.submit(jpeg_bytes(60, 60), width=10, callback_url=down.url)
+    down.wait_for(1)
+    for _ in range(5):
+        assert pipeline.submit(jpeg_bytes(60, 60), width=10, callback_url=up.url).status_code == 202
+    up.wait_for(5)
+    # The other receiver's webhooks all arrived while the failing one is still in its backoff
+    # (2, 4, 8, 16 s): retries wait in a schedule, not in front of the queue.
+    assert len(down.calls) < 5, [t - down.calls[0][0] for t, _, _ in down.calls]
+
+
+def test_an_unsettled_webhook_survives_a_notifier_restart(
+    pipeline_factory: Callable[..., Pipeline], receiver: Receiver
+) -> None:
+    pipeline = pipeline_factory(**{**WEBHOOKS, "webhook_allow_private": True, "webhook_backoff_seconds": 60.0})
+    settings = pipeline.settings
+    receiver.answers = [500]
+    first_stop = threading.Event()
+    first = WebhookNotifier(settings)
+    first_thread = threading.Thread(target=first.run, args=(first_stop,), daemon=True)
+    first_thread.start()
+    task_id = pipeline.submit(jpeg_bytes(60, 60), width=10, callback_url=receiver.url).json()["task_id"]
+    receiver.wait_for(1)
+    # Stopped during a 60 s backoff: the webhook is unsettled, so its offset was not stored.
+    first_stop.set()
+    first_thread.join(timeout=30)
+
+    second_stop = threading.Event()
+    second = WebhookNotifier(settings)
+    second_thread = threading.Thread(target=second.run, args=(second_stop,), daemon=True)
+    second_thread.start()
+    try:
+        calls = receiver.wait_for(2)
+    finally:
+        second_stop.set()
+        second_thread.join(timeout=30)
+    assert [json.loads(body)["task_id"] for _, _, body in calls] == [task_id, task_id]
+    assert calls[0][1][EVENT_ID_HEADER] == calls[1][1][EVENT_ID_HEADER]
+    assert verify(SECRET, calls[1][2], calls[1][1][SIGNATURE_HEADER])
