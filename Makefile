@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser up test test-unit lint bench bench-engine bench-variants bench-e2e clean
+.PHONY: install browser up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,13 +46,16 @@ test-unit: install
 	$(PY) -m pytest tests/unit
 
 ## Benchmarks: they print tables; nothing is asserted.
-bench: bench-engine bench-variants bench-e2e
+bench: bench-engine bench-variants bench-webhooks bench-e2e
 
 bench-engine: install
 	$(PY) -m bench.engine_bench
 
 bench-variants: install
 	$(PY) -m bench.variants_bench
+
+bench-webhooks: install
+	$(PY) -m bench.webhook_bench
 
 bench-e2e: install
 	$(PY) -m bench.e2e_bench --json var/bench-e2e.json --plot var/latency-vs-load.png

@@ -165,6 +165,21 @@ def check_topics(settings: Settings, timeout: float = 30.0) -> None:
         raise BrokerUnavailable(f"missing topics {missing}: run `imgresize topics` first")
 
 
+def next_batch(consumer: KafkaConsumer, size: int, wait: float) -> list[Message]:
+    """What is there now, up to `size`; else wait up to `wait` for the first record and take what came with it.
+
+    consume(n, timeout) waits the whole timeout for a batch that is not full,
+    which would add that much latency to every record.
+    """
+    batch = consumer.consume(size, timeout=0)
+    if batch:
+        return batch
+    first = consumer.poll(wait)
+    if first is None:
+        return []
+    return [first, *consumer.consume(size - 1, timeout=0)]
+
+
 def coordinates(msg: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed record."""
     return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)

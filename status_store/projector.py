@@ -12,7 +12,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartitio
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
-from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
+from common.kafka import coordinates, high_watermarks, make_consumer, make_producer, next_batch
 from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec
 from schemas.events import Event
@@ -107,20 +107,6 @@ class Projector:
         except Exception:  # noqa: BLE001 - metrics must never stop the projection
             log.debug("lag not reported", exc_info=True)
 
-    def _next_batch(self) -> list[Message]:
-        """What is there now, up to a batch; else wait for the first record and take what came with it.
-
-        consume(n, timeout) would wait the whole timeout for a batch that is not
-        full, which adds that much latency to every status change.
-        """
-        batch = self._consumer.consume(BATCH_SIZE, timeout=0)
-        if batch:
-            return batch
-        first = self._consumer.poll(0.2)
-        if first is None:
-            return []
-        return [first, *self._consumer.consume(BATCH_SIZE - 1, timeout=0)]
-
     def _caught_up(self, view: StatusView, targets: dict[tuple[str, int], int]) -> bool:
         stored = view.offsets()
         return all(stored.get(tp, 0) >= high for tp, high in targets.items())
@@ -140,7 +126,7 @@ class Projector:
                 if time.monotonic() >= lag_due:
                     self._report_lag(view)
                     lag_due = time.monotonic() + 5.0
-                messages = self._next_batch()
+                messages = next_batch(self._consumer, BATCH_SIZE, wait=0.2)
                 if not messages:
                     continue
                 if not self._apply(view, messages, generation):

@@ -23,7 +23,7 @@ from confluent_kafka import KafkaException, Message, TopicPartition
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
-from common.kafka import coordinates, make_consumer, make_producer
+from common.kafka import coordinates, make_consumer, make_producer, next_batch
 from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec, producer_name
 from schemas.events import ResizeCompleted, ResizeFailed
@@ -85,6 +85,7 @@ class WebhookNotifier:
             CallbackPolicy.from_settings(settings.webhook_allow_private, settings.webhook_allowed_hosts),
             settings.webhook_timeout_seconds,
             user_agent=f"imgresize-webhooks ({producer_name(COMPONENT)})",
+            concurrency=max(1, settings.webhook_concurrency),
         )
         self._consumer = make_consumer(settings, settings.webhook_group, COMPONENT)
         self._producer = make_producer(settings, COMPONENT)
@@ -190,7 +191,7 @@ class WebhookNotifier:
         self._collect(timeout=0)
         self._store_offsets()
         self._flow_control()
-        for msg in self._consumer.consume(100, self._wait_budget()):
+        for msg in next_batch(self._consumer, 100, self._wait_budget()):
             if msg.error() is None:
                 self._admit(msg)
         self._start_due()
@@ -205,6 +206,7 @@ class WebhookNotifier:
         finally:
             # Attempts under way finish; anything unsettled is redone after a restart.
             self._pool.shutdown(wait=True, cancel_futures=True)
+            self.sender.pools.close()
             self._store_offsets()
             self._consumer.close()
             self._producer.flush(5)

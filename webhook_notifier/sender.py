@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,42 +31,74 @@ class RetryPolicy:
         return float(min(self.backoff_seconds * 2 ** (failed_attempts - 1), self.backoff_max_seconds))
 
 
-def post(target: CallbackTarget, body: bytes, headers: dict[str, str], timeout: float) -> int:
+class ConnectionPools:
+    """Kept-alive connections per checked address, so receivers are not re-dialled (and re-handshaken) each time.
+
+    A pool is bound to one IP address and one name: reusing it never reaches
+    an address the policy has not just approved.
+    """
+
+    def __init__(self, per_address: int, limit: int = 256) -> None:
+        self.per_address = per_address
+        self.limit = limit
+        self._pools: OrderedDict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _new(self, target: CallbackTarget, address: str) -> urllib3.HTTPConnectionPool:
+        if target.scheme == "https":
+            return urllib3.HTTPSConnectionPool(
+                address,
+                target.port,
+                maxsize=self.per_address,
+                server_hostname=target.host,
+                assert_hostname=target.host,
+                cert_reqs="CERT_REQUIRED",
+                ca_certs=certifi.where(),
+            )
+        return urllib3.HTTPConnectionPool(address, target.port, maxsize=self.per_address)
+
+    def pool_for(self, target: CallbackTarget) -> urllib3.HTTPConnectionPool:
+        address = target.addresses[0]
+        key = (target.scheme, address, target.port, target.host)
+        with self._lock:
+            pool = self._pools.get(key)
+            if pool is None:
+                pool = self._pools[key] = self._new(target, address)
+                if len(self._pools) > self.limit:
+                    self._pools.popitem(last=False)[1].close()
+            self._pools.move_to_end(key)
+            return pool
+
+    def close(self) -> None:
+        with self._lock:
+            for pool in self._pools.values():
+                pool.close()
+            self._pools.clear()
+
+
+def post(
+    pool: urllib3.HTTPConnectionPool, target: CallbackTarget, body: bytes, headers: dict[str, str], timeout: float
+) -> int:
     """POST to the address the policy checked, never to whatever the name resolves to next.
 
     The connection goes to that IP; Host, SNI and the certificate check use the
     name. Redirects are not followed: they could point anywhere.
     """
-    address = target.addresses[0]
     parts = urlsplit(target.url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
-    pool: urllib3.HTTPConnectionPool
-    if target.scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(
-            address,
-            target.port,
-            server_hostname=target.host,
-            assert_hostname=target.host,
-            cert_reqs="CERT_REQUIRED",
-            ca_certs=certifi.where(),
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, target.port)
-    try:
-        response = pool.urlopen(
-            "POST",
-            path,
-            body=body,
-            headers={**headers, "Host": host_header},
-            redirect=False,
-            retries=False,
-            timeout=urllib3.Timeout(total=timeout),
-        )
-        return int(response.status)
-    finally:
-        pool.close()
+    response = pool.urlopen(
+        "POST",
+        path,
+        body=body,
+        headers={**headers, "Host": host_header},
+        redirect=False,
+        retries=False,
+        timeout=urllib3.Timeout(total=timeout),
+        preload_content=True,
+    )
+    return int(response.status)
 
 
 @dataclass(frozen=True)
@@ -76,7 +110,10 @@ class Attempt:
 class Sender:
     """One signed POST at a time; when to try again is the notifier's business."""
 
-    def __init__(self, secret: str, policy: CallbackPolicy, timeout_seconds: float, user_agent: str) -> None:
+    def __init__(
+        self, secret: str, policy: CallbackPolicy, timeout_seconds: float, user_agent: str, concurrency: int = 8
+    ) -> None:
+        self.pools = ConnectionPools(per_address=concurrency)
         self.secret = secret
         self.policy = policy
         self.timeout_seconds = timeout_seconds
@@ -97,7 +134,7 @@ class Sender:
         started = time.monotonic()
         metrics.WEBHOOK_ATTEMPTS.inc()
         try:
-            status = post(target, body, headers, self.timeout_seconds)
+            status = post(self.pools.pool_for(target), target, body, headers, self.timeout_seconds)
         except (urllib3.exceptions.HTTPError, OSError) as e:
             return Attempt(FAILED, f"{type(e).__name__}: {e}")
         finally:
