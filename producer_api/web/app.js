@@ -68,8 +68,10 @@ class Job {
   }
 
   async run() {
+    // format=auto picks from Accept; fetch() sends */*, so say what an <img> here takes.
+    const accept = $("format").value === "auto" ? { Accept: "image/avif,image/webp,image/*,*/*" } : {};
     const response = await fetch("/api/v1/images/resize", {
-      method: "POST", body: formFor(this.file), headers: authHeaders(),
+      method: "POST", body: formFor(this.file), headers: { ...authHeaders(), ...accept },
     });
     if (response.status !== 202) {
       this.show("ERROR", await errorText(response));

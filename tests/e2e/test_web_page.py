@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+import io
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from producer_api.auth import hash_key
@@ -19,6 +21,12 @@ pytestmark = pytest.mark.e2e
 ARTIFACTS = ROOT / "test-artifacts"
 # Debian's package; another build can be named with CHROMIUM.
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def _png(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 120, 200)).save(out, "PNG")
+    return out.getvalue()
 
 
 def chromium_path() -> str:
@@ -110,6 +118,14 @@ def test_choose_and_drop_images_then_preview_and_download(pipeline: Pipeline, pa
     refused = page.locator(".job", has_text="notes.png")
     expect(refused.locator(".state")).to_have_text("ERROR")
     expect(refused.locator(".message")).to_contain_text("422 not_an_image")
+
+    # "Best my browser takes": Chromium shows AVIF, so that is what comes back.
+    page.fill("#sizes", "")
+    page.select_option("#format", "auto")
+    page.set_input_files("#files", files=[{"name": "auto.png", "mimeType": "image/png", "buffer": _png(300, 300)}])
+    automatic = page.locator(".job", has_text="auto.png")
+    expect(automatic.locator(".state")).to_have_text("SUCCESS", timeout=60_000)
+    expect(automatic.locator("a.download")).to_have_attribute("download", "auto.avif")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "web-page.png"), full_page=True)
