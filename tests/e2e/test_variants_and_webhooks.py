@@ -17,7 +17,7 @@ from PIL import Image
 
 from common import metrics
 from common.store import ObjectStore
-from ops.dead_letters import read_dead_letters
+from ops.dead_letters import read_dead_letters, republish
 from schemas import ObjectRef, ResizeRequested, default_codec
 from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from tests.pipeline import Pipeline, jpeg_bytes
@@ -217,7 +217,7 @@ def test_undeliverable_webhook_goes_to_the_dead_letter_topic(
     pipeline_factory: Callable[..., Pipeline], receiver: Receiver
 ) -> None:
     pipeline = pipeline_factory(notifier=True, webhook_allow_private=True, **{**WEBHOOKS, "webhook_max_attempts": 2})
-    receiver.answers = [500] * 10
+    receiver.answers = [500, 500]  # both attempts fail; a third would be accepted
     task_id = pipeline.submit(jpeg_bytes(60, 60), width=10, callback_url=receiver.url).json()["task_id"]
     receiver.wait_for(2)
     deadline = time.monotonic() + 20
@@ -228,6 +228,12 @@ def test_undeliverable_webhook_goes_to_the_dead_letter_topic(
     assert [(letter.key, letter.error) for letter in letters] == [(task_id, "webhook undeliverable")]
     assert letters[0].header("dlq.source.topic") == pipeline.settings.results_topic
     assert len(receiver.calls) == 2
+
+    # Once the receiver is back, the operator sends the dead letter round again.
+    assert republish(pipeline.settings, letters) == 1
+    calls = receiver.wait_for(3)
+    assert calls[2][1][EVENT_ID_HEADER] == calls[0][1][EVENT_ID_HEADER]
+    assert json.loads(calls[2][2])["task_id"] == task_id
 
 
 def test_a_failing_receiver_does_not_hold_up_other_webhooks(
