@@ -19,8 +19,14 @@ log = logging.getLogger(__name__)
 Headers = list[tuple[str, str | bytes | None]]
 
 
+# librdkafka's own messages (connection failures and the like) go through logging,
+# so they come out in the process's format (JSON in production) instead of raw on stderr.
+# They are handed over when the client is polled.
+CLIENT_LOG = logging.getLogger("librdkafka")
+
+
 def _base(settings: Settings, client_id: str) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "client.id": client_id}
+    return {"bootstrap.servers": settings.kafka_bootstrap_servers, "client.id": client_id, "logger": CLIENT_LOG}
 
 
 def make_producer(settings: Settings, client_id: str, **overrides: Any) -> Producer:
@@ -56,7 +62,8 @@ def make_consumer(settings: Settings, group_id: str, client_id: str, **overrides
 
 
 def make_admin(settings: Settings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    conf: dict[str, Any] = {"bootstrap.servers": settings.kafka_bootstrap_servers, "logger": CLIENT_LOG}
+    return AdminClient(conf)
 
 
 def contract_topics(settings: Settings) -> list[str]:

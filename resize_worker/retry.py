@@ -48,6 +48,13 @@ def not_before_of(msg: Message) -> float:
         return 0.0
 
 
-def retry_headers(next_attempt: int, delay: float, now: float | None = None) -> list[tuple[str, str | bytes | None]]:
+def retry_headers(
+    next_attempt: int,
+    delay: float,
+    now: float | None = None,
+    original: list[tuple[str, str | bytes | None]] | None = None,
+) -> list[tuple[str, str | bytes | None]]:
+    """The retry record's headers: the request's own (a trace id, say), then the attempt and when it is due."""
     not_before_ms = int(((now if now is not None else time.time()) + delay) * 1000)
-    return [(ATTEMPT_HEADER, str(next_attempt).encode()), (NOT_BEFORE_HEADER, str(not_before_ms).encode())]
+    kept = [(k, v) for k, v in original or [] if k not in {ATTEMPT_HEADER, NOT_BEFORE_HEADER}]
+    return [*kept, (ATTEMPT_HEADER, str(next_attempt).encode()), (NOT_BEFORE_HEADER, str(not_before_ms).encode())]

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from common import metrics
 from common.dead_letter import dead_letter
-from common.kafka import coordinates, high_watermarks, make_consumer, make_producer
+from common.kafka import coordinates, headers_of, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
 from resize_worker.delivery import AtLeastOnce, Delivery, ExactlyOnce, Record
@@ -84,7 +84,10 @@ class ResizeWorker:
             delay = backoff_delay(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
             delivery.send(
                 Record(
-                    self.settings.retry_topic, request.task_id, msg.value() or b"", retry_headers(attempt + 1, delay)
+                    self.settings.retry_topic,
+                    request.task_id,
+                    msg.value() or b"",
+                    retry_headers(attempt + 1, delay, original=headers_of(msg)),
                 )
             )
         elif transient and isinstance(outcome, ResizeFailed):
