@@ -88,6 +88,8 @@ class Settings(BaseSettings):
 
     # Status view.
     view_path: Path = Path("var/status.sqlite3")
+    # How often the projector looks for partitions added to the topics since it started.
+    partition_check_seconds: float = 30.0
 
     # Prometheus metrics of a worker or projector process on this port (0: none).
     metrics_port: int = 0

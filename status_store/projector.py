@@ -55,6 +55,18 @@ class Projector:
                 assignment.append(TopicPartition(topic, partition, offset))
         self._consumer.assign(assignment)
 
+    def _partitions_grew(self) -> bool:
+        """True if a topic now has partitions this projector does not read (added after it started)."""
+        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        try:
+            for topic in self.topics:
+                metadata = self._consumer.list_topics(topic, timeout=5)
+                if any((topic, p) not in assigned for p in metadata.topics[topic].partitions):
+                    return True
+        except Exception:  # noqa: BLE001 - a metadata hiccup is no reason to stop projecting
+            log.debug("partition check failed", exc_info=True)
+        return False
+
     def _decode(self, msg: Message) -> Event | None:
         try:
             return self.codec.decode(msg.value())
@@ -120,12 +132,19 @@ class Projector:
             generation = view.generation()
             self._assign(view)
             lag_due = 0.0
+            partitions_due = time.monotonic() + self.settings.partition_check_seconds
             while not stop.is_set():
                 if until_caught_up and self._caught_up(view, targets):
                     break
                 if time.monotonic() >= lag_due:
                     self._report_lag(view)
                     lag_due = time.monotonic() + 5.0
+                if time.monotonic() >= partitions_due:
+                    partitions_due = time.monotonic() + self.settings.partition_check_seconds
+                    if self._partitions_grew():
+                        # Everything read so far is applied, so the view's offsets are the positions.
+                        log.info("topics gained partitions; reading them from the start")
+                        self._assign(view)
                 messages = next_batch(self._consumer, BATCH_SIZE, wait=0.2)
                 if not messages:
                     continue
