@@ -46,7 +46,6 @@ class Delivery:
     task_id: str
     body: bytes
     attempts: int = 0
-    last_problem: str = ""
 
     @property
     def coordinates(self) -> tuple[tuple[str, int], int]:
@@ -137,7 +136,6 @@ class WebhookNotifier:
         if not self._tracker.is_tracked(*delivery.coordinates):
             return
         delivery.attempts += 1
-        delivery.last_problem = attempt.problem
         extra = {"task_id": delivery.task_id, "attempt": delivery.attempts}
         if attempt.outcome == FAILED and delivery.attempts < self.retry.max_attempts:
             delay = self.retry.delay(delivery.attempts)
