@@ -53,9 +53,8 @@ def checked_callback(url: str, settings: Settings) -> str:
     """The callback URL if webhooks are on and the policy allows it; a 422 saying why not otherwise."""
     if not settings.webhook_secret:
         raise ApiError(422, "webhooks_disabled", "this service has no webhook secret configured; callbacks are off")
-    policy = CallbackPolicy.from_settings(settings.webhook_allow_private, settings.webhook_allowed_hosts)
     try:
-        return check(url, policy).url
+        return check(url, CallbackPolicy.from_settings(settings)).url
     except CallbackRefused as e:
         raise ApiError(422, "invalid_callback_url", str(e)) from e
 
@@ -90,11 +89,11 @@ def task_result(task_id: str) -> WerkzeugResponse:
 @bp.get("/result/<task_id>/<variant>")
 def variant_result(task_id: str, variant: str) -> WerkzeugResponse:
     """One named variant's result."""
-    row = _finished(task_id)
-    for v in variant_results(row):
+    stored = variant_results(_finished(task_id))
+    for v in stored:
         if v["name"] == variant:
             return _serve(_Stored(v["key"], v["content_type"], v["size_bytes"], v["etag"]))
-    names = ", ".join(v["name"] for v in variant_results(row)) or "none"
+    names = ", ".join(v["name"] for v in stored) or "none"
     raise ApiError(404, "unknown_variant", f"task has no variant {variant!r} (variants: {names})")
 
 

@@ -19,6 +19,7 @@ from schemas.events import (
     ResizeRequested,
     StoredImage,
     VariantImage,
+    VariantSpec,
     variant_names_problem,
 )
 
@@ -30,30 +31,19 @@ def result_key(task_id: str, variant: str | None = None) -> str:
     return f"results/{task_id}" if variant is None else f"results/{task_id}/{variant}"
 
 
+def _target(o: ResizeRequested | VariantSpec) -> Target:
+    return Target(o.width, o.height, o.mode, o.format, o.quality, o.gravity, o.upscale)
+
+
 def outputs_of(request: ResizeRequested) -> list[tuple[str | None, Target]]:
     """The outputs a request asks for: its named variants, or the one its top-level fields describe."""
     if not request.variants:
-        return [
-            (
-                None,
-                Target(
-                    request.width,
-                    request.height,
-                    request.mode,
-                    request.format,
-                    request.quality,
-                    request.gravity,
-                    request.upscale,
-                ),
-            )
-        ]
+        return [(None, _target(request))]
     # Requests produced straight to Kafka are not checked by the API.
     problem = variant_names_problem([v.name for v in request.variants])
     if problem:
         raise InvalidRequest(problem)
-    return [
-        (v.name, Target(v.width, v.height, v.mode, v.format, v.quality, v.gravity, v.upscale)) for v in request.variants
-    ]
+    return [(v.name, _target(v)) for v in request.variants]
 
 
 def _stored(bucket: str, key: str, image: ResizedImage, etag: str) -> StoredImage:

@@ -19,10 +19,15 @@ _DATETIMES = {f.name for f in dataclasses.fields(TaskRow) if "datetime" in str(f
 _DATETIME_INDEXES = [i for i, name in enumerate(_FIELDS) if name in _DATETIMES]
 _INTS = {f.name for f in dataclasses.fields(TaskRow) if str(f.type).startswith("int")}
 
+
+def _column(name: str) -> str:
+    return f"{name} {'INTEGER' if name in _INTS else 'TEXT'}"
+
+
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS tasks (
     task_id TEXT PRIMARY KEY,
-    {", ".join(f"{name} {'INTEGER' if name in _INTS else 'TEXT'}" for name in _FIELDS[1:])}
+    {", ".join(_column(name) for name in _FIELDS[1:])}
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS applied_offsets (
     topic TEXT NOT NULL,
@@ -77,7 +82,7 @@ class StatusView:
         present = {r["name"] for r in self._db.execute("PRAGMA table_info(tasks)")}
         for name in _FIELDS:
             if name not in present:
-                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {'INTEGER' if name in _INTS else 'TEXT'}")
+                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {_column(name)}")
 
     def close(self) -> None:
         self._db.close()

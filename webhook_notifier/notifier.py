@@ -81,7 +81,7 @@ class WebhookNotifier:
         )
         self.sender = Sender(
             settings.webhook_secret,
-            CallbackPolicy.from_settings(settings.webhook_allow_private, settings.webhook_allowed_hosts),
+            CallbackPolicy.from_settings(settings),
             settings.webhook_timeout_seconds,
             user_agent=f"imgresize-webhooks ({producer_name(COMPONENT)})",
             concurrency=max(1, settings.webhook_concurrency),

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from common.settings import Settings
+
 Resolver = Callable[[str, int], Sequence[str]]
 MAX_URL_LENGTH = 2048
 
@@ -27,8 +29,9 @@ class CallbackPolicy:
     allowed_hosts: frozenset[str] = frozenset()
 
     @classmethod
-    def from_settings(cls, allow_private: bool, allowed_hosts: str) -> CallbackPolicy:
-        return cls(allow_private, frozenset(h.strip().lower() for h in allowed_hosts.split(",") if h.strip()))
+    def from_settings(cls, settings: Settings) -> CallbackPolicy:
+        hosts = frozenset(h.strip().lower() for h in settings.webhook_allowed_hosts.split(",") if h.strip())
+        return cls(settings.webhook_allow_private, hosts)
 
 
 @dataclass(frozen=True)

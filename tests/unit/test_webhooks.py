@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from common.settings import Settings
 from schemas import ResizeCompleted, ResizeFailed, StoredImage, VariantImage
 from schemas.webhook import sign, verify
 from webhook_notifier.payload import payload_of, wants_webhook
@@ -80,7 +81,7 @@ def test_public_callbacks_are_allowed(url: str) -> None:
 
 def test_configuration_can_allow_private_addresses_or_named_hosts() -> None:
     assert check("http://127.0.0.1:9/h", CallbackPolicy(allow_private=True), fake_resolve).port == 9
-    allowed = CallbackPolicy.from_settings(False, "Internal.example.com, other")
+    allowed = CallbackPolicy.from_settings(Settings(webhook_allowed_hosts="Internal.example.com, other"))
     assert check("http://internal.example.com/h", allowed, fake_resolve).addresses == ("10.0.0.7",)
     with pytest.raises(CallbackRefused):
         check("http://10.0.0.1/h", allowed, fake_resolve)
