@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e clean
+.PHONY: install browser up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ bench-variants: install
 
 bench-webhooks: install
 	$(PY) -m bench.webhook_bench
+
+## This project against thumbor and imaginary, same photo, same machine (installs them under .cache/).
+bench-peers: install
+	$(PY) -m bench.peers_bench --json var/bench-peers.json
 
 bench-e2e: install
 	$(PY) -m bench.e2e_bench --json var/bench-e2e.json --plot var/latency-vs-load.png

@@ -62,6 +62,7 @@ class Stack:
                         ("gunicorn", "api"),
                         ("status-projector", "projector"),
                         ("resize-worker", "workers"),
+                        ("webhook-notifier", "webhooks"),
                     )
                     if key in command
                 ),

@@ -1,0 +1,331 @@
+"""`make bench-peers`: this project, thumbor and imaginary on one machine, one image, one run.
+
+The workload a user choosing an image service would try: a 1920x1080 photo-like
+JPEG of ~700 KB (quality 90, per-pixel grain) to 400x400 fill, JPEG quality 85
+out, by closed-loop clients on the same machine as the servers. For this
+project a client's image is done when it holds the result's bytes: submit, wait
+for SUCCESS (long-poll `?wait=10`, or a status GET every 100 ms), GET the
+result. The peers answer the resize in the response.
+
+Prints images/s, p50 and p99 at 1 and 8 clients, the ratios, and CPU ms per
+image per role (the load client included); then status GETs/s of one API
+process for an existing task, and the plumbing's CPU against the resize call's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from PIL import Image
+
+from bench import corpus, procstat
+from bench.e2e_bench import Stack, percentile, start_stack
+from bench.peers import Peer, start_imaginary, start_thumbor
+
+ROOT = Path(__file__).resolve().parent.parent
+WIDTH = HEIGHT = 400
+TERMINAL = {"SUCCESS", "FAILURE"}
+
+Fetch = Callable[[requests.Session, bytes], bytes]
+
+
+@dataclass
+class Run:
+    server: str
+    client_kind: str
+    clients: int
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def per_second(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def cpu_ms_per_image(self) -> dict[str, float]:
+        done = max(1, len(self.latencies))
+        return {role: cpu / done * 1000 for role, cpu in self.cpu_seconds.items()}
+
+    def row(self) -> dict[str, object]:
+        return {
+            "server": self.server,
+            "client": self.client_kind,
+            "clients": self.clients,
+            "images_per_s": round(self.per_second, 1),
+            "p50_ms": round(percentile(self.latencies, 50) * 1000, 1),
+            "p99_ms": round(percentile(self.latencies, 99) * 1000, 1),
+            "done": len(self.latencies),
+            "errors": self.errors,
+            "cpu_ms_per_image": {k: round(v, 1) for k, v in self.cpu_ms_per_image().items()},
+        }
+
+
+def closed_loop(
+    server: str, kind: str, fetch: Fetch, image: bytes, clients: int, seconds: float, roles: dict[str, list[int]]
+) -> Run:
+    """`clients` users, each asking for the next image as soon as it holds the last one."""
+    run = Run(server, kind, clients)
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def user() -> None:
+        with requests.Session() as session:
+            while time.monotonic() < stop_at:
+                started = time.perf_counter()
+                try:
+                    fetch(session, image)
+                except Exception:  # noqa: BLE001 - counted, and the user goes on
+                    with lock:
+                        run.errors += 1
+                    continue
+                with lock:
+                    run.latencies.append(time.perf_counter() - started)
+
+    before = {role: procstat.usage(pids).cpu_seconds for role, pids in roles.items()}
+    client_before = time.process_time()
+    threads = [threading.Thread(target=user) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run.seconds = time.monotonic() - started
+    run.cpu_seconds = {role: procstat.usage(pids).cpu_seconds - before[role] for role, pids in roles.items()}
+    run.cpu_seconds["load client"] = time.process_time() - client_before
+    return run
+
+
+# -- this project as a client sees it ---------------------------------------
+
+
+class ProjectClient:
+    def __init__(self, base_url: str, poll_every: float | None) -> None:
+        self.base_url = base_url
+        self.poll_every = poll_every
+        self.lost = 0
+
+    def __call__(self, session: requests.Session, image: bytes) -> bytes:
+        response = session.post(
+            f"{self.base_url}/api/v1/images/resize",
+            files={"file": ("photo.jpg", image)},
+            data={"width": str(WIDTH), "height": str(HEIGHT), "quality": "85"},
+            timeout=60,
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"submit answered {response.status_code}")
+        task_id = response.json()["task_id"]
+        status_url = f"{self.base_url}/api/v1/status/{task_id}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.poll_every is None:
+                state = session.get(f"{status_url}?wait=10", timeout=60).json()["status"]
+            else:
+                time.sleep(self.poll_every)
+                state = session.get(status_url, timeout=60).json()["status"]
+            if state in TERMINAL:
+                break
+        else:
+            self.lost += 1
+            raise RuntimeError(f"task {task_id} not finished in 60 s")
+        result = session.get(f"{self.base_url}/api/v1/images/result/{task_id}", timeout=60)
+        result.raise_for_status()
+        return result.content
+
+
+def _status_hammer(args: tuple[str, int, str, float, int]) -> int:
+    """One process of the status-GET load: `threads` kept-alive connections, GETs counted."""
+    host, port, path, seconds, threads = args
+    counts = [0] * threads
+    stop_at = time.monotonic() + seconds
+
+    def one(i: int) -> None:
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        while time.monotonic() < stop_at:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status == 200:
+                counts[i] += 1
+        conn.close()
+
+    workers = [threading.Thread(target=one, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return sum(counts)
+
+
+def status_gets_per_second(stack: Stack, task_id: str, seconds: float, clients: int = 8) -> float:
+    """GETs/s of the status of one existing task, `clients` kept-alive connections in two processes."""
+    port = int(stack.base_url.rsplit(":", 1)[1])
+    path = f"/api/v1/status/{task_id}"
+    per_process = [clients // 2, clients - clients // 2]
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        counts = pool.map(_status_hammer, [("127.0.0.1", port, path, seconds, n) for n in per_process])
+    return sum(counts) / seconds
+
+
+def resize_cpu_ms(image: bytes, rounds: int = 40) -> float:
+    """The resize call's own CPU per image, in this process: the engine without any pipeline."""
+    from resize_worker.engine import resize
+
+    resize(image, WIDTH, HEIGHT, quality=85)
+    started = time.process_time()
+    for _ in range(rounds):
+        resize(image, WIDTH, HEIGHT, quality=85)
+    return (time.process_time() - started) / rounds * 1000
+
+
+def check_output(name: str, data: bytes) -> None:
+    with Image.open(io.BytesIO(data)) as out:
+        if out.format != "JPEG" or out.size != (WIDTH, HEIGHT):
+            raise RuntimeError(f"{name} answered {out.format} {out.size}, not a {WIDTH}x{HEIGHT} JPEG")
+
+
+# -- the runs -----------------------------------------------------------------
+
+
+def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> float | None:
+    cores = os.cpu_count() or 1
+    stack = start_stack(cores, max(1, cores // 2))
+    try:
+        roles = stack.roles()
+        long_poll = ProjectClient(stack.base_url, None)
+        with requests.Session() as session:
+            check_output("this project", long_poll(session, image))
+        print(f"this project: warming up for {args.warmup:.0f} s (the broker's JIT)", flush=True)
+        closed_loop("this project", "warm-up", long_poll, image, 8, args.warmup, roles)
+        polling = ProjectClient(stack.base_url, 0.1)
+        for kind, client in (("long-poll", long_poll), ("poll 100 ms", polling)):
+            for clients in (1, 8):
+                run = closed_loop("this project", kind, client, image, clients, args.seconds, roles)
+                runs.append(run)
+                report(run)
+        lost = long_poll.lost + polling.lost
+        print(f"this project: {lost} lost", flush=True)
+        with requests.Session() as session:
+            response = session.post(
+                f"{stack.base_url}/api/v1/images/resize",
+                files={"file": ("photo.jpg", image)},
+                data={"width": "400", "height": "400"},
+                timeout=60,
+            )
+            task_id = response.json()["task_id"]
+        rate = status_gets_per_second(stack, task_id, args.status_seconds)
+        print(f"this project: one API process, status GETs of an existing task at 8 clients: {rate:.0f}/s", flush=True)
+        return rate
+    finally:
+        stack.stop()
+
+
+def bench_peer(args: argparse.Namespace, peer: Peer, image: bytes, runs: list[Run]) -> None:
+    try:
+        roles = {peer.name.split()[0]: peer.pids()}
+
+        def fetch(session: requests.Session, source: bytes) -> bytes:
+            return peer.fetch(session, source, WIDTH, HEIGHT)
+
+        with requests.Session() as session:
+            check_output(peer.name, fetch(session, image))
+        closed_loop(peer.name, "warm-up", fetch, image, 8, args.peer_warmup, roles)
+        for clients in (1, 8):
+            run = closed_loop(peer.name, "request", fetch, image, clients, args.seconds, roles)
+            runs.append(run)
+            report(run)
+    finally:
+        peer.stop()
+
+
+def report(run: Run) -> None:
+    cpu = ", ".join(f"{role} {ms:.1f}" for role, ms in sorted(run.cpu_ms_per_image().items()))
+    print(
+        f"{run.server:<18} {run.client_kind:<12} {run.clients} client(s): {run.per_second:6.1f} img/s"
+        f"  p50 {percentile(run.latencies, 50) * 1000:6.0f} ms  p99 {percentile(run.latencies, 99) * 1000:6.0f} ms"
+        f"  errors {run.errors}\n    CPU ms/image: {cpu}",
+        flush=True,
+    )
+
+
+def find(runs: list[Run], server: str, kind: str, clients: int) -> Run | None:
+    return next((r for r in runs if r.server.startswith(server) and r.client_kind == kind and r.clients == clients), None)
+
+
+def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> None:
+    print("\n| server | client | clients | img/s | p50 ms | p99 ms |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in runs:
+        p50, p99 = percentile(r.latencies, 50) * 1000, percentile(r.latencies, 99) * 1000
+        print(f"| {r.server} | {r.client_kind} | {r.clients} | {r.per_second:.1f} | {p50:.0f} | {p99:.0f} |")
+    ours = find(runs, "this project", "long-poll", 8)
+    ours_one = find(runs, "this project", "long-poll", 1)
+    polled = find(runs, "this project", "poll 100 ms", 8)
+    print()
+    for peer in ("thumbor", "imaginary"):
+        theirs, theirs_one = find(runs, peer, "request", 8), find(runs, peer, "request", 1)
+        if ours and theirs and ours_one and theirs_one:
+            print(
+                f"this project / {peer}: img/s at 8 clients {ours.per_second / theirs.per_second:.2f}x, "
+                f"p99 {percentile(ours.latencies, 99) / percentile(theirs.latencies, 99):.2f}x, "
+                f"1-client p50 {percentile(ours_one.latencies, 50) / percentile(theirs_one.latencies, 50):.2f}x"
+            )
+    if ours and polled:
+        print(f"polling every 100 ms / long-poll, img/s at 8 clients: {polled.per_second / ours.per_second:.2f}")
+    if ours:
+        cpu = ours.cpu_ms_per_image()
+        plumbing = sum(ms for role, ms in cpu.items() if role != "load client") - resize_ms
+        print(
+            f"resize call alone: {resize_ms:.1f} ms CPU per image; plumbing (all server roles minus the resize): "
+            f"{plumbing:.1f} ms = {plumbing / resize_ms:.2f}x the resize"
+        )
+    if status_rate is not None:
+        print(f"status GETs/s, one API process, 8 clients: {status_rate:.0f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each measured run")
+    parser.add_argument("--warmup", type=float, default=40.0, help="this project's warm-up at 8 clients")
+    parser.add_argument("--peer-warmup", type=float, default=5.0)
+    parser.add_argument("--status-seconds", type=float, default=5.0)
+    parser.add_argument("--only", choices=["project", "thumbor", "imaginary"], action="append")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    only = set(args.only or ["project", "thumbor", "imaginary"])
+    image = corpus.photo()
+    resize_ms = resize_cpu_ms(image)
+    print(f"source: 1920x1080 photo-like JPEG, {len(image) // 1000} KB; resize call alone {resize_ms:.1f} ms CPU")
+    cache = ROOT / ".cache"
+    runs: list[Run] = []
+    status_rate = None
+    with tempfile.TemporaryDirectory(prefix="imgresize-peers.") as work:
+        if "project" in only:
+            status_rate = bench_project(args, image, runs)
+        if "thumbor" in only:
+            bench_peer(args, start_thumbor(cache, Path(work), image), image, runs)
+        if "imaginary" in only:
+            imaginary = start_imaginary(cache, Path(work))
+            if imaginary is not None:
+                bench_peer(args, imaginary, image, runs)
+    summary(runs, resize_ms, status_rate)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        rows = [r.row() for r in runs]
+        args.json.write_text(json.dumps({"resize_cpu_ms": resize_ms, "status_gets_per_s": status_rate, "runs": rows}))
+
+
+if __name__ == "__main__":
+    main()
