@@ -8,10 +8,11 @@ COPY schemas schemas
 COPY producer_api producer_api
 COPY resize_worker resize_worker
 COPY status_store status_store
+COPY webhook_notifier webhook_notifier
 COPY ops ops
 COPY local_infra local_infra
 RUN pip install .
 RUN useradd --system --uid 10001 app && mkdir -p /var/lib/imgresize && chown app /var/lib/imgresize
 USER app
 EXPOSE 8080
-CMD ["gunicorn", "--bind", "0.0.0.0:8080", "--workers", "2", "--threads", "8", "--worker-class", "gthread", "producer_api:wsgi_app()"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8080", "--workers", "2", "--blocking-threads", "32", "--access-log", "--factory", "producer_api:wsgi_app"]

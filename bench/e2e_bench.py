@@ -1,6 +1,6 @@
 """`make bench-e2e`: the whole pipeline through its public HTTP API, on this machine.
 
-Starts the real stack (`local_infra.up`: Kafka, S3, gunicorn API, workers,
+Starts the real stack (`local_infra.up`: Kafka, S3, granian API, workers,
 projector) unless --url names one, and prints:
 - closed loop at 1 and 8 clients: completed images/s, submit-to-SUCCESS latency
   p50/p90/p99 as the client sees it (long-poll), accept latency, lost jobs,
@@ -59,7 +59,8 @@ class Stack:
                     for key, name in (
                         ("kafka.Kafka", "kafka"),
                         ("weed", "s3"),
-                        ("gunicorn", "api"),
+                        ("versitygw", "s3"),
+                        ("granian", "api"),
                         ("status-projector", "projector"),
                         ("resize-worker", "workers"),
                         ("webhook-notifier", "webhooks"),

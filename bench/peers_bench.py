@@ -261,7 +261,8 @@ def report(run: Run) -> None:
 
 
 def find(runs: list[Run], server: str, kind: str, clients: int) -> Run | None:
-    return next((r for r in runs if r.server.startswith(server) and r.client_kind == kind and r.clients == clients), None)
+    matching = (r for r in runs if r.server.startswith(server) and r.client_kind == kind and r.clients == clients)
+    return next(matching, None)
 
 
 def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> None:

@@ -1,6 +1,6 @@
 """Prometheus metrics of every role, defined once.
 
-The API runs under gunicorn with several processes: with PROMETHEUS_MULTIPROC_DIR
+The API runs under granian, possibly with several processes: with PROMETHEUS_MULTIPROC_DIR
 set, /metrics aggregates all of them. Workers and the projector serve their own
 /metrics on METRICS_PORT.
 """

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Stable per worker slot: with exactly_once, a restarted slot fences its predecessor.
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     max_attempts: int = 5
+    # ResizeStarted is sent for an attempt still running after this long (0: for every attempt).
+    # Faster attempts show their start in the outcome; the broker is spared a record per task.
+    started_event_after_seconds: float = 0.25
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 10.0
 

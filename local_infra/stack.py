@@ -94,7 +94,9 @@ def _kafka(
     return broker.bootstrap_servers
 
 
-def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str], port: int | None) -> Infrastructure:
+def _s3(
+    stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Mapping[str, str], port: int | None
+) -> Infrastructure:
     access_key = env.get("S3_ACCESS_KEY") or DEFAULT_ACCESS_KEY
     secret_key = env.get("S3_SECRET_KEY") or DEFAULT_SECRET_KEY
     given = env.get("S3_ENDPOINT")
@@ -105,9 +107,9 @@ def _s3(stack: contextlib.ExitStack, run_dir: Path, env: Mapping[str, str], port
 
         minio = stack.enter_context(MinioContainer(access_key=access_key, secret_key=secret_key))
         return Infrastructure("", str(minio.get_config()["endpoint"]), access_key, secret_key)
-    server = start_s3(run_dir / "s3", access_key, secret_key, port=port)
+    server = start_s3(run_dir / "s3", access_key, secret_key, port=port, cache_dir=cache_dir)
     stack.callback(server.stop)
-    _report("S3", server.endpoint, server.ready_seconds)
+    _report(f"S3 ({server.kind})", server.endpoint, server.ready_seconds)
     return Infrastructure("", server.endpoint, access_key, secret_key)
 
 
@@ -126,5 +128,5 @@ def provide(
     env = os.environ if env is None else env
     with contextlib.ExitStack() as stack:
         bootstrap = _kafka(stack, run_dir, cache_dir, env, kafka_port)
-        s3 = _s3(stack, run_dir, env, s3_port)
+        s3 = _s3(stack, run_dir, cache_dir, env, s3_port)
         yield dataclasses.replace(s3, kafka_bootstrap_servers=bootstrap)

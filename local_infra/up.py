@@ -98,9 +98,9 @@ LOCAL_WEBHOOK_SECRET = "imgresize-local-webhook-secret"
 
 
 def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int, run_dir: Path) -> list[Role]:
-    """The API (gunicorn), the projector, the workers and the webhook notifier, each with its own metrics."""
+    """The API (granian), the projector, the workers and the webhook notifier, each with its own metrics."""
     bin_dir = Path(sys.executable).parent
-    # gunicorn runs several API processes: their metrics meet in one directory.
+    # The API may run several processes: their metrics meet in one directory.
     prometheus_dir = run_dir / "prometheus"
     shutil.rmtree(prometheus_dir, ignore_errors=True)
     prometheus_dir.mkdir(parents=True)
@@ -108,20 +108,23 @@ def roles(env: dict[str, str], workers: int, api_port: int, api_processes: int, 
     api = Role(
         "api",
         [
-            str(bin_dir / "gunicorn"),
-            "--bind",
-            f"127.0.0.1:{api_port}",
+            str(bin_dir / "granian"),
+            "--interface",
+            "wsgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(api_port),
             "--workers",
             str(api_processes),
-            "--threads",
-            "8",
-            "--worker-class",
-            "gthread",
-            "--graceful-timeout",
+            # Threads running the app: long-poll requests hold one each while they wait.
+            "--blocking-threads",
+            "32",
+            "--workers-kill-timeout",
             "20",
-            "--access-logfile",
-            "-",
-            "producer_api:wsgi_app()",
+            "--access-log",
+            "--factory",
+            "producer_api:wsgi_app",
         ],
         api_env,
     )

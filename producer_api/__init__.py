@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import atexit
+import io
+from typing import IO
 
-from flask import Flask
+from flask import Flask, Request
 
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
@@ -15,9 +17,23 @@ from producer_api.ingress import Ingress
 from producer_api.view_watch import ViewWatch
 
 
+class UploadRequest(Request):
+    """Uploads stay in memory (bounded by MAX_UPLOAD_BYTES) instead of spilling to a temp file past 500 KB."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return io.BytesIO()
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__, static_folder=None)
+    app.request_class = UploadRequest
     # Larger bodies get a JSON 413 before they are read.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
@@ -31,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 
 def wsgi_app() -> Flask:
-    """The app as gunicorn serves it: settings and logging from the environment."""
+    """The app as the server (granian --factory) serves it: settings and logging from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)

@@ -16,6 +16,7 @@ from common.settings import Settings
 from common.store import ObjectStore
 from producer_api.errors import IdempotencyConflict
 from producer_api.validation import NamedOrder, ResizeOrder
+from producer_api.views import ViewConnections
 from resize_worker.probe import ImageInfo
 from schemas import Codec, ObjectRef, ResizeRequested, VariantSpec, default_codec, producer_name
 from status_store.errors import ViewError
@@ -58,9 +59,11 @@ class Ingress:
         self.producer = make_producer(settings, "producer_api", error_cb=self._on_kafka_error)
         self.producer_id = producer_name("producer_api")
         self._watermarks: Consumer | None = None
+        self.views = ViewConnections(settings.view_path)
 
-    def open_view(self) -> StatusView:
-        return StatusView(self.settings.view_path)
+    def view(self) -> StatusView:
+        """This thread's read-only connection to the status view."""
+        return self.views.reader()
 
     def _on_kafka_error(self, error: KafkaError) -> None:
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE):
@@ -87,15 +90,18 @@ class Ingress:
         with the same body, nothing is stored or emitted again.
         """
         self._require_broker()
-        fingerprint = body_fingerprint(order, data)
+        metadata = None
         if idempotency is None:
             task_id = str(uuid.uuid4())
         else:
+            # Only a retried request needs telling apart from another body: hash just then.
+            fingerprint = body_fingerprint(order, data)
             task_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, "\n".join(idempotency)))
             if self._already_accepted(task_id, fingerprint):
                 return task_id, False
+            metadata = {_FINGERPRINT: fingerprint}
         key = original_key(task_id)
-        self.store.put(key, data, info.content_type, metadata={_FINGERPRINT: fingerprint})
+        self.store.put(key, data, info.content_type, metadata=metadata)
         request = ResizeRequested(
             task_id=task_id,
             producer=self.producer_id,
@@ -146,8 +152,7 @@ class Ingress:
         The projector folds the same event later; the fold is idempotent.
         """
         try:
-            with self.open_view() as view:
-                view.apply([request])
+            self.views.writer().apply([request])
         except ImageServiceError:
             log.warning("local view not updated; the projector will catch up", extra={"task_id": request.task_id})
 
@@ -167,22 +172,22 @@ class Ingress:
         so once this view has folded the topic up to its current end, a missing
         row means an unknown id. A view that cannot catch up in time is a 503.
         """
-        with self.open_view() as view:
+        view = self.view()
+        row = view.get(task_id)
+        if row is not None:
+            return row
+        log_end = self._requests_log_end()
+        deadline = time.monotonic() + self.settings.view_catch_up_seconds
+        while True:
+            applied = view.offsets()
+            if all(applied.get(tp, 0) >= high for tp, high in log_end.items()):
+                return view.get(task_id)
+            if time.monotonic() > deadline:
+                raise ViewError("the status view is behind the log; retry shortly")
+            time.sleep(0.02)
             row = view.get(task_id)
             if row is not None:
                 return row
-            log_end = self._requests_log_end()
-            deadline = time.monotonic() + self.settings.view_catch_up_seconds
-            while True:
-                applied = view.offsets()
-                if all(applied.get(tp, 0) >= high for tp, high in log_end.items()):
-                    return view.get(task_id)
-                if time.monotonic() > deadline:
-                    raise ViewError("the status view is behind the log; retry shortly")
-                time.sleep(0.02)
-                row = view.get(task_id)
-                if row is not None:
-                    return row
 
     def readiness(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not. Ready when all are "ok"."""
@@ -199,8 +204,7 @@ class Ingress:
             checks["store"] = f"unreachable: {e}"
         if checks["kafka"] == "ok":
             try:
-                with self.open_view() as view:
-                    applied = view.offsets()
+                applied = self.view().offsets()
                 lag = sum(max(0, high - applied.get(tp, 0)) for tp, high in self._requests_log_end().items())
                 bound = self.settings.readiness_max_lag
                 checks["projector"] = "ok" if lag <= bound else f"{lag} requests behind (bound {bound})"

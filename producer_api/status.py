@@ -78,7 +78,7 @@ def task_status(task_id: str) -> Response:
     if wait > 0 and row.state not in TERMINAL:
         watch: ViewWatch = current_app.extensions["view_watch"]
         first_state = row.state
-        with ingress().open_view() as view:
-            found = watch.wait_until(lambda: view.get(row.task_id), lambda r: r is None or r.state != first_state, wait)
+        view = ingress().view()
+        found = watch.wait_until(lambda: view.get(row.task_id), lambda r: r is None or r.state != first_state, wait)
         row = found or row
     return jsonify(status_body(row))

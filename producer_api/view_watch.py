@@ -17,7 +17,8 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
-_TICK = 0.025
+# A change is seen within this; each tick is one cheap PRAGMA, and only while someone waits.
+_TICK = 0.005
 
 
 class ViewWatch:

@@ -23,6 +23,7 @@ from common.settings import Settings
 from resize_worker.attempt import Attempts
 from resize_worker.delivery import AtLeastOnce, Delivery, ExactlyOnce, Record
 from resize_worker.retry import attempt_of, backoff_delay, not_before_of, retry_headers
+from resize_worker.started import StartedNotice
 from schemas import Codec, SerializationError, default_codec, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
 
@@ -51,6 +52,7 @@ class ResizeWorker:
             **({"enable.auto.commit": False} if exactly_once else {}),
         )
         self._exactly_once = exactly_once
+        self._started = StartedNotice(settings.started_event_after_seconds)
         # Retry partitions whose head is not due yet, and when to look again.
         self._paused: dict[tuple[str, int], float] = {}
         self.processed = 0
@@ -75,9 +77,12 @@ class ResizeWorker:
             return
         attempt = attempt_of(msg)
         started = ResizeStarted(task_id=request.task_id, producer=self.producer_id, attempt=attempt)
-        # Started is informational: not awaited, so it never delays the work.
-        delivery.send(self._event(started), durable=False)
-        outcome, transient = self.attempts.run(request, attempt)
+        # Started is informational: not awaited, and only sent for an attempt that runs long.
+        self._started.arm(lambda: delivery.send(self._event(started), durable=False))
+        try:
+            outcome, transient = self.attempts.run(request, attempt)
+        finally:
+            self._started.disarm()
         delivery.send(self._event(outcome))
         if isinstance(outcome, ResizeFailed) and outcome.retriable:
             metrics.RETRIES.inc()

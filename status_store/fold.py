@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import singledispatch
 from typing import Any
 
@@ -39,7 +39,7 @@ class TaskRow:
     source_key: str | None = None
     # JSON list of the requested variants (name, width, height, mode, format); None for one output.
     variants: str | None = None
-    # The first attempt's start.
+    # The earliest start seen: of a ResizeStarted, or of a completed attempt (its time minus its duration).
     started_at: datetime | None = None
     started_event_id: str | None = None
     # The event that decides the state: its place in the lifecycle order.
@@ -229,6 +229,15 @@ def _(event: ResizeStarted, row: TaskRow) -> TaskRow:
     if not _earlier(event.occurred_at, event.event_id, row.started_at, row.started_event_id):
         return row
     return dataclasses.replace(row, started_at=event.occurred_at, started_event_id=event.event_id)
+
+
+@_apply_specific.register
+def _(event: ResizeCompleted, row: TaskRow) -> TaskRow:
+    # Workers announce a start only for attempts that run long; an outcome says when its attempt began.
+    began = event.occurred_at - timedelta(milliseconds=max(0, event.duration_ms))
+    if not _earlier(began, event.event_id, row.started_at, row.started_event_id):
+        return row
+    return dataclasses.replace(row, started_at=began, started_event_id=event.event_id)
 
 
 def apply(row: TaskRow | None, event: Event) -> TaskRow:

@@ -61,28 +61,54 @@ def _row(record: sqlite3.Row) -> TaskRow:
 
 
 class StatusView:
-    """One SQLite file in WAL mode. Cheap to open: one per thread or request."""
+    """One SQLite file in WAL mode.
 
-    def __init__(self, path: Path) -> None:
+    The writer (the projector, and an API host recording its own requests)
+    creates the schema. A reader (`read_only=True`) runs no DDL and takes no
+    lock: WAL readers never wait on a writer's batch, so status reads do not
+    queue behind the projector. Readers are cheap to keep, one per thread.
+    """
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         try:
+            if read_only:
+                # The file must exist: readers do not create the view (the writer does, at start-up).
+                self._db = sqlite3.connect(
+                    f"file:{path}?mode=ro", uri=True, timeout=10.0, isolation_level=None, check_same_thread=False
+                )
+                self._db.row_factory = sqlite3.Row
+                self._db.execute("PRAGMA query_only=ON")
+                return
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            if self._schema_missing():
+                self._db.executescript(_SCHEMA)
             self._add_new_columns()
-            self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),))
+            if self._db.execute("SELECT 1 FROM meta WHERE key = 'generation'").fetchone() is None:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),)
+                )
         except sqlite3.Error as e:
             raise ViewError(f"cannot open status view {path}: {e}") from e
+
+    def _schema_missing(self) -> bool:
+        names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return not {"tasks", "applied_offsets", "meta"} <= names
 
     def _add_new_columns(self) -> None:
         """A view file from an earlier version gains the columns added since (empty until refolded)."""
         present = {r["name"] for r in self._db.execute("PRAGMA table_info(tasks)")}
-        for name in _FIELDS:
-            if name not in present:
-                self._db.execute(f"ALTER TABLE tasks ADD COLUMN {_column(name)}")
+        missing = [name for name in _FIELDS if name not in present]
+        if not missing:
+            return
+        with self._transaction() as db:
+            for name in missing:
+                db.execute(f"ALTER TABLE tasks ADD COLUMN {_column(name)}")
 
     def close(self) -> None:
         self._db.close()
@@ -107,7 +133,10 @@ class StatusView:
             raise ViewError(f"status view write failed: {e}") from e
 
     def get(self, task_id: str) -> TaskRow | None:
-        record = self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        try:
+            record = self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        except sqlite3.Error as e:
+            raise ViewError(f"status view read failed: {e}") from e
         return _row(record) if record else None
 
     def _get_many(self, task_ids: set[str]) -> dict[str, TaskRow | None]:
@@ -127,7 +156,10 @@ class StatusView:
 
     def offsets(self) -> dict[TopicPartition, int]:
         """The next offset to read per (topic, partition): where a projector resumes."""
-        rows = self._db.execute("SELECT topic, partition, next_offset FROM applied_offsets")
+        try:
+            rows = self._db.execute("SELECT topic, partition, next_offset FROM applied_offsets").fetchall()
+        except sqlite3.Error as e:
+            raise ViewError(f"status view read failed: {e}") from e
         return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     def apply(

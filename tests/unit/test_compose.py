@@ -34,7 +34,8 @@ def test_every_command_is_a_real_entry_point() -> None:
         if "build" not in service:
             continue
         command = service["command"]
-        if command[0] == "gunicorn":
+        if command[0] == "granian":
+            assert "--factory" in command, name
             app_factory = _resolve(command[-1])
             assert callable(app_factory), name
         else:
