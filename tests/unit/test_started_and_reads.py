@@ -1,0 +1,124 @@
+"""A fast attempt needs no ResizeStarted; status reads never wait on the view's writer."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from resize_worker.started import StartedNotice
+from schemas import ObjectRef, ResizeCompleted, ResizeRequested, ResizeStarted, StoredImage
+from status_store.errors import ViewError
+from status_store.fold import SUCCESS, fold
+from status_store.view import StatusView
+
+TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _completed(at: datetime, duration_ms: int) -> ResizeCompleted:
+    image = StoredImage("images", f"results/{TASK}", "image/jpeg", 400, 400, 100, "etag")
+    return ResizeCompleted(
+        task_id=TASK, occurred_at=at, result=image, source_width=800, source_height=600, duration_ms=duration_ms
+    )
+
+
+def test_an_outcome_without_started_says_when_its_attempt_began() -> None:
+    request = ResizeRequested(task_id=TASK, occurred_at=T0, source=ObjectRef("images", "k"), width=400)
+    row = fold([request, _completed(T0 + timedelta(seconds=1), 40)])
+    assert row is not None and row.state == SUCCESS
+    assert row.started_at == T0 + timedelta(seconds=1) - timedelta(milliseconds=40)
+
+
+def test_the_earliest_start_wins_in_any_order() -> None:
+    started = ResizeStarted(task_id=TASK, occurred_at=T0 + timedelta(milliseconds=500))
+    completed = _completed(T0 + timedelta(seconds=2), 1000)  # began at 1.0 s, after the Started
+    for events in ([started, completed], [completed, started]):
+        row = fold(list(events))
+        assert row is not None and row.started_at == started.occurred_at
+
+
+def test_a_disarmed_notice_is_never_sent() -> None:
+    sent: list[str] = []
+    notice = StartedNotice(after_seconds=0.2)
+    notice.arm(lambda: sent.append("started"))
+    notice.disarm()
+    time.sleep(0.4)
+    assert sent == []
+
+
+def test_a_notice_past_its_delay_is_sent_once_before_disarm_returns() -> None:
+    sent: list[str] = []
+    notice = StartedNotice(after_seconds=0.05)
+    notice.arm(lambda: sent.append("started"))
+    time.sleep(0.3)
+    notice.disarm()
+    assert sent == ["started"]
+    notice.arm(lambda: sent.append("again"))
+    notice.disarm()
+    time.sleep(0.1)
+    assert sent == ["started"]
+
+
+def test_a_zero_delay_sends_at_once() -> None:
+    sent: list[str] = []
+    StartedNotice(after_seconds=0).arm(lambda: sent.append("started"))
+    assert sent == ["started"]
+
+
+def test_a_reader_answers_while_the_writer_holds_its_lock(tmp_path: Path) -> None:
+    path = tmp_path / "view.sqlite3"
+    with StatusView(path) as writer:
+        writer.apply([ResizeRequested(task_id=TASK, source=ObjectRef("images", "k"), width=400)])
+    reader = StatusView(path, read_only=True)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("DELETE FROM tasks")  # not committed: readers see the last commit
+    try:
+        started = time.monotonic()
+        row = reader.get(TASK)
+        assert row is not None and row.width == 400
+        assert time.monotonic() - started < 1.0  # a writer's connection would wait up to its 10 s busy timeout
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        reader.close()
+
+
+def test_a_reader_cannot_write_and_does_not_create_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ViewError):
+        StatusView(tmp_path / "missing.sqlite3", read_only=True).get(TASK)
+    assert not (tmp_path / "missing.sqlite3").exists()
+    path = tmp_path / "view.sqlite3"
+    StatusView(path).close()
+    reader = StatusView(path, read_only=True)
+    try:
+        with pytest.raises(ViewError):
+            reader.apply([ResizeRequested(task_id=TASK, source=ObjectRef("images", "k"), width=400)])
+    finally:
+        reader.close()
+
+
+def test_many_threads_read_through_their_own_kept_connections(tmp_path: Path) -> None:
+    from producer_api.views import ViewConnections
+
+    views = ViewConnections(tmp_path / "view.sqlite3")
+    views.writer().apply([ResizeRequested(task_id=TASK, source=ObjectRef("images", "k"), width=400)])
+    seen: list[tuple[StatusView, bool]] = []
+
+    def read() -> None:
+        first = views.reader()
+        assert first is views.reader()  # kept for the thread
+        seen.append((first, first.get(TASK) is not None))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(view) for view, _ in seen}) == 4  # the list keeps them alive: ids are not reused
+    assert all(found for _, found in seen)
