@@ -176,6 +176,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
+def run_users(user: Callable[[], None], clients: int) -> float:
+    """`clients` threads running `user` at once; returns the seconds until the last one ended."""
+    threads = [threading.Thread(target=user) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
+
+
 def closed_loop(stack: Stack, clients: int, seconds: float, image: bytes, fields: dict[str, str]) -> RunResult:
     """`clients` users, each submitting the next image as soon as the last one is done."""
     result = RunResult(f"closed loop, {clients} clients", seconds)
@@ -191,13 +202,7 @@ def closed_loop(stack: Stack, clients: int, seconds: float, image: bytes, fields
                 with lock:
                     result.jobs.append(job)
 
-    threads = [threading.Thread(target=user) for _ in range(clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    result.seconds = time.monotonic() - started
+    result.seconds = run_users(user, clients)
     after = {role: procstat.usage(pids) for role, pids in roles.items()}
     result.usage = {
         role: procstat.Usage(after[role].cpu_seconds - before[role].cpu_seconds, after[role].peak_rss_mb)

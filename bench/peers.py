@@ -17,6 +17,7 @@ from pathlib import Path
 
 import requests
 
+from bench import procstat
 from local_infra.process import ManagedProcess, free_port, port_open, wait_until
 
 THUMBOR_VERSION = "7.8.0"
@@ -36,8 +37,6 @@ class Peer:
         raise NotImplementedError
 
     def pids(self) -> list[int]:
-        from bench import procstat
-
         return procstat.tree(self.process.pid)
 
     def stop(self) -> None:

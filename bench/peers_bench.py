@@ -31,7 +31,7 @@ import requests
 from PIL import Image
 
 from bench import corpus, procstat
-from bench.e2e_bench import Stack, percentile, start_stack
+from bench.e2e_bench import Stack, percentile, run_users, start_stack
 from bench.peers import Peer, start_imaginary, start_thumbor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,13 +96,7 @@ def closed_loop(
 
     before = {role: procstat.usage(pids).cpu_seconds for role, pids in roles.items()}
     client_before = time.process_time()
-    threads = [threading.Thread(target=user) for _ in range(clients)]
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    run.seconds = time.monotonic() - started
+    run.seconds = run_users(user, clients)
     run.cpu_seconds = {role: procstat.usage(pids).cpu_seconds - before[role] for role, pids in roles.items()}
     run.cpu_seconds["load client"] = time.process_time() - client_before
     return run
