@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,7 +42,12 @@ class Peer:
         return procstat.tree(self.process.pid)
 
     def stop(self) -> None:
+        """The server and every process it forked (thumbor's --processes), by PID."""
+        forked = [pid for pid in self.pids() if pid != self.process.pid]
         self.process.stop()
+        for pid in forked:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 class Thumbor(Peer):
