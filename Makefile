@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server browser up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers clean
+.PHONY: install s3-server browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,8 +62,16 @@ bench-variants: install
 bench-webhooks: install
 	$(PY) -m bench.webhook_bench
 
+## libvips for building imaginary (Debian's libvips-dev), installed when missing; without it imaginary is skipped.
+vips:
+	@if pkg-config --exists vips 2>/dev/null; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; else \
+		echo "make bench-peers: libvips-dev is missing and cannot be installed; imaginary will be skipped"; exit 0; fi; \
+	echo "make bench-peers: installing Debian's libvips-dev"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq libvips-dev >/dev/null
+
 ## This project against thumbor and imaginary, same photo, same machine (installs them under .cache/).
-bench-peers: install s3-server
+bench-peers: install s3-server vips
 	$(PY) -m bench.peers_bench --json var/bench-peers.json
 
 bench-e2e: install
