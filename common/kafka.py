@@ -39,7 +39,10 @@ def make_producer(settings: Settings, client_id: str, **overrides: Any) -> Produ
         **_base(settings, client_id),
         "acks": "all",
         "enable.idempotence": True,
-        "linger.ms": 2,
+        # Every caller waits for its own record's ack: lingering only delays it (2 ms of
+        # linger made an acknowledged produce take 4.6 ms instead of 1.0 here). Records
+        # queued while a request is in flight still go together.
+        "linger.ms": 0,
         "partitioner": "murmur2_random",
         "message.timeout.ms": int(settings.produce_timeout_seconds * 1000),
         **overrides,

@@ -77,8 +77,5 @@ def task_status(task_id: str) -> Response:
     row = task_or_404(task_id)
     if wait > 0 and row.state not in TERMINAL:
         watch: ViewWatch = current_app.extensions["view_watch"]
-        first_state = row.state
-        view = ingress().view()
-        found = watch.wait_until(lambda: view.get(row.task_id), lambda r: r is None or r.state != first_state, wait)
-        row = found or row
+        row = watch.wait_for_change(row.task_id, row.state, wait) or row
     return jsonify(status_body(row))

@@ -37,9 +37,9 @@ class ResizeWorker:
         self.producer_id = producer_name(name)
         self.attempts = Attempts(settings, self.producer_id)
         exactly_once = settings.processing_guarantee == "exactly_once"
-        producer_conf = {"linger.ms": 1}
+        producer_conf: dict[str, object] = {}
         if exactly_once:
-            producer_conf["transactional.id"] = f"{settings.worker_group}-{settings.worker_id}"  # type: ignore[assignment]
+            producer_conf["transactional.id"] = f"{settings.worker_group}-{settings.worker_id}"
         self._producer = make_producer(settings, name, **producer_conf)
         self._consumer: Consumer = make_consumer(
             settings,

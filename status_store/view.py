@@ -142,16 +142,23 @@ class StatusView:
             raise ViewError(f"status view read failed: {e}") from e
         return _row(record) if record else None
 
-    def _get_many(self, task_ids: set[str]) -> dict[str, TaskRow | None]:
+    def get_many(self, task_ids: set[str]) -> dict[str, TaskRow | None]:
         """The rows of many tasks in a few queries (SQLite allows 999 parameters a statement)."""
         found: dict[str, TaskRow | None] = {}
         ids = list(task_ids)
-        for start in range(0, len(ids), 900):
-            chunk = ids[start : start + 900]
-            query = f"{_SELECT} WHERE task_id IN ({', '.join('?' for _ in chunk)})"
-            for record in self._db.execute(query, chunk):
-                found[record["task_id"]] = _row(record)
+        try:
+            for start in range(0, len(ids), 900):
+                chunk = ids[start : start + 900]
+                query = f"{_SELECT} WHERE task_id IN ({', '.join('?' for _ in chunk)})"
+                for record in self._db.execute(query, chunk):
+                    found[record["task_id"]] = _row(record)
+        except sqlite3.Error as e:
+            raise ViewError(f"status view read failed: {e}") from e
         return found
+
+    def data_version(self) -> int:
+        """Moves whenever another connection commits to the view: cheap to ask, for watchers."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def generation(self) -> str:
         """Changes when the whole view is replaced (rebuild), so a projector knows to re-seek."""
@@ -180,7 +187,7 @@ class StatusView:
         with self._transaction() as db:
             if generation is not None and self.generation() != generation:
                 return False
-            rows: dict[str, TaskRow | None] = self._get_many({event.task_id for event in events})
+            rows: dict[str, TaskRow | None] = self.get_many({event.task_id for event in events})
             for event in events:
                 rows[event.task_id] = apply(rows.get(event.task_id), event)
             placeholders = ", ".join("?" for _ in _FIELDS)

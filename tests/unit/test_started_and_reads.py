@@ -13,7 +13,7 @@ import pytest
 from resize_worker.started import StartedNotice
 from schemas import ObjectRef, ResizeCompleted, ResizeRequested, ResizeStarted, StoredImage
 from status_store.errors import ViewError
-from status_store.fold import SUCCESS, fold
+from status_store.fold import SUCCESS, TaskRow, fold
 from status_store.view import StatusView
 
 TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
@@ -122,3 +122,42 @@ def test_many_threads_read_through_their_own_kept_connections(tmp_path: Path) ->
         t.join()
     assert len({id(view) for view, _ in seen}) == 4  # the list keeps them alive: ids are not reused
     assert all(found for _, found in seen)
+
+
+def test_a_long_poll_wakes_for_its_own_task_only(tmp_path: Path) -> None:
+    from producer_api.view_watch import ViewWatch
+
+    other = "1c9f7a5f-2a1b-4b66-8a5a-1b4e6a8f3d22"
+    path = tmp_path / "view.sqlite3"
+    with StatusView(path) as writer:
+        writer.apply([ResizeRequested(task_id=t, source=ObjectRef("images", "k"), width=400) for t in (TASK, other)])
+    watch = ViewWatch(path)
+    woken: dict[str, object] = {}
+
+    def wait(task_id: str, timeout: float) -> None:
+        woken[task_id] = watch.wait_for_change(task_id, "PENDING", timeout)
+
+    waiters = [threading.Thread(target=wait, args=(TASK, 5.0)), threading.Thread(target=wait, args=(other, 0.5))]
+    for w in waiters:
+        w.start()
+    time.sleep(0.1)
+    with StatusView(path) as writer:
+        writer.apply([_completed(T0 + timedelta(seconds=1), 40)])
+    for w in waiters:
+        w.join()
+    row = woken[TASK]
+    assert isinstance(row, TaskRow) and row.state == SUCCESS
+    assert woken[other] is None  # its task did not change: it waited out its timeout
+
+
+def test_a_change_just_before_the_wait_is_not_missed(tmp_path: Path) -> None:
+    from producer_api.view_watch import ViewWatch
+
+    path = tmp_path / "view.sqlite3"
+    with StatusView(path) as writer:
+        writer.apply([ResizeRequested(task_id=TASK, source=ObjectRef("images", "k"), width=400)])
+        writer.apply([_completed(T0 + timedelta(seconds=1), 40)])  # after the caller read PENDING
+    started = time.monotonic()
+    row = ViewWatch(path).wait_for_change(TASK, "PENDING", 5.0)
+    assert row is not None and row.state == SUCCESS
+    assert time.monotonic() - started < 1.0
