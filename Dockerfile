@@ -15,4 +15,4 @@ RUN pip install .
 RUN useradd --system --uid 10001 app && mkdir -p /var/lib/imgresize && chown app /var/lib/imgresize
 USER app
 EXPOSE 8080
-CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8080", "--workers", "2", "--blocking-threads", "32", "--access-log", "--factory", "producer_api:wsgi_app"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8080", "--workers", "2", "--blocking-threads", "32", "--no-access-log", "--factory", "producer_api:wsgi_app"]
