@@ -9,6 +9,7 @@ Consumers reading with isolation.level=read_committed see each outcome once.
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 from dataclasses import dataclass
@@ -32,12 +33,20 @@ class Record:
     headers: Headers | None = None
 
 
+class Commit(enum.Enum):
+    """What became of a handled record."""
+
+    DONE = "done"  # its effects and its offset are settled
+    AGAIN = "again"  # rolled back and rewound: the same record comes back from the next poll
+    STOP = "stop"  # stopping before its effects were acknowledged: not settled, the loop must end
+
+
 class Delivery(Protocol):
     def begin(self) -> None: ...
 
     def send(self, record: Record, durable: bool = True) -> None: ...
 
-    def commit(self, msg: Message) -> bool: ...
+    def commit(self, msg: Message) -> Commit: ...
 
 
 class AtLeastOnce:
@@ -75,11 +84,11 @@ class AtLeastOnce:
                 if self._stop.wait(backoff_delay(attempt, 0.5, 5.0)):
                     self._acknowledged = False
 
-    def commit(self, msg: Message) -> bool:
+    def commit(self, msg: Message) -> Commit:
         if not self._acknowledged:
-            return False
+            return Commit.STOP
         self._consumer.store_offsets(message=msg)
-        return True
+        return Commit.DONE
 
 
 class ExactlyOnce:
@@ -97,7 +106,7 @@ class ExactlyOnce:
         self._producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=record.headers)
         self._producer.poll(0)
 
-    def commit(self, msg: Message) -> bool:
+    def commit(self, msg: Message) -> Commit:
         """Commit records and offset together; on abort, rewind so the request is handled again."""
         topic, partition, offset = coordinates(msg)
         position = [TopicPartition(topic, partition, offset + 1)]
@@ -106,7 +115,7 @@ class ExactlyOnce:
                 position, self._consumer.consumer_group_metadata(), self._timeout
             )
             self._producer.commit_transaction(self._timeout)
-            return True
+            return Commit.DONE
         except KafkaException as e:
             error = e.args[0]
             if error.fatal():
@@ -115,4 +124,4 @@ class ExactlyOnce:
             log.warning("transaction aborted, will reprocess: %s", error)
             self._producer.abort_transaction(self._timeout)
             self._consumer.seek(TopicPartition(topic, partition, offset))
-            return True
+            return Commit.AGAIN

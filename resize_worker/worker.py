@@ -21,7 +21,7 @@ from common.dead_letter import dead_letter
 from common.kafka import coordinates, headers_of, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
-from resize_worker.delivery import AtLeastOnce, Delivery, ExactlyOnce, Record
+from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record
 from resize_worker.retry import attempt_of, backoff_delay, not_before_of, retry_headers
 from resize_worker.started import StartedNotice
 from schemas import Codec, SerializationError, default_codec, producer_name
@@ -188,8 +188,11 @@ class ResizeWorker:
                     continue
                 delivery.begin()
                 self._handle(msg, delivery)
-                if not delivery.commit(msg):
+                settled = delivery.commit(msg)
+                if settled is Commit.STOP:
                     break
+                if settled is Commit.AGAIN:
+                    continue  # rewound: not done, and its partition's end is not reached
                 self.processed += 1
                 _, partition, offset = coordinates(msg)
                 if remaining is not None and offset + 1 >= remaining.get(partition, 0):

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from common.kafka import high_watermarks
 from common.settings import Settings
 from common.store import ObjectStore
 from ops.dead_letters import read_dead_letters, republish
-from ops.replay import replay
+from ops.replay import replay, start_offsets
+from resize_worker.worker import ResizeWorker
 from schemas import ObjectRef, ResizeCompleted, ResizeRequested, default_codec
 from schemas.codec import MARKER
 from status_store.view import StatusView
@@ -249,6 +250,41 @@ def test_exactly_once_worker_killed_before_commit_leaves_no_duplicate(
     assert completed_events(settings, "read_committed")[task_id] == 1
     # The crashed attempt's completion is in the log, but aborted: only an uncommitted reader sees it.
     assert completed_events(settings, "read_uncommitted")[task_id] == 2
+
+
+class _FailsFirstCommit:
+    """The worker's real transactional producer, but its first commit_transaction fails as a timeout would."""
+
+    def __init__(self, producer: Producer) -> None:
+        self._producer = producer
+        self.failed = 0
+
+    def commit_transaction(self, *args: object) -> None:
+        if not self.failed:
+            self.failed += 1
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "injected commit timeout", txn_requires_abort=True))
+        self._producer.commit_transaction(*args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._producer, name)
+
+
+def test_an_aborted_transaction_in_a_replay_is_processed_again_not_skipped(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(workers=0, processing_guarantee="exactly_once", worker_id="slot-replay")
+    settings = pipeline.settings
+    # One request per partition at most: the aborted record is the last of its partition's range.
+    task_ids = [pipeline.submit(jpeg_bytes(80, 80), width=20).json()["task_id"] for _ in range(3)]
+    worker = ResizeWorker(settings.model_copy(update={"worker_group": f"{settings.worker_group}-replay"}))
+    injected = _FailsFirstCommit(worker._producer)
+    worker._producer = injected  # type: ignore[assignment]
+
+    assert worker.run_range(start_offsets(settings, offset=0), threading.Event()) == 3
+    assert injected.failed == 1
+    for task_id in task_ids:
+        assert pipeline.wait_terminal(task_id, timeout=30)["status"] == "SUCCESS"
+    assert all(completed_events(settings, "read_committed")[task_id] == 1 for task_id in task_ids)
 
 
 def test_replay_from_a_time_reprocesses_exactly_the_later_jobs(pipeline: Pipeline) -> None:
