@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -12,6 +13,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from common import metrics
 from common.errors import ObjectNotFound
 from common.settings import Settings
+from common.store import ObjectStore
 from producer_api.errors import ApiError
 from producer_api.lookup import ingress, task_or_404
 from producer_api.validation import parse_order, read_image
@@ -97,6 +99,24 @@ def variant_result(task_id: str, variant: str) -> WerkzeugResponse:
     raise ApiError(404, "unknown_variant", f"task has no variant {variant!r} (variants: {names})")
 
 
+# Results up to this size are read whole; larger ones are streamed in chunks.
+_WHOLE_BELOW = 1024 * 1024
+
+
+def _missing() -> ApiError:
+    return ApiError(404, "result_missing", "the result object is no longer in the store")
+
+
+def _streamed(store: ObjectStore, key: str) -> Iterator[bytes]:
+    """The object's chunks, its first one read now: a missing object is a 404 before any byte is sent."""
+    chunks = store.stream(key)
+    try:
+        first = next(chunks, b"")
+    except ObjectNotFound as e:
+        raise _missing() from e
+    return itertools.chain([first], chunks)
+
+
 def _serve(stored: _Stored) -> WerkzeugResponse:
     etag = f'"{stored.etag}"'
     if request.if_none_match and request.if_none_match.contains(stored.etag):
@@ -106,17 +126,15 @@ def _serve(stored: _Stored) -> WerkzeugResponse:
     store = ingress().store
     if request.args.get("redirect") in {"1", "true"}:
         return redirect(store.presigned_get(stored.key), code=302)
-    chunks = store.stream(stored.key)
-    try:
-        first = next(chunks, b"")
-    except ObjectNotFound as e:
-        raise ApiError(404, "result_missing", "the result object is no longer in the store") from e
-
-    def body() -> Iterator[bytes]:
-        yield first
-        yield from chunks
-
-    response = Response(stream_with_context(body()), mimetype=stored.content_type)
+    if stored.size <= _WHOLE_BELOW:
+        # Most results are thumbnails: one read and one body, no generator between the store and the client.
+        try:
+            data = store.get(stored.key).data
+        except ObjectNotFound as e:
+            raise _missing() from e
+        response = Response(data, mimetype=stored.content_type)
+    else:
+        response = Response(stream_with_context(_streamed(store, stored.key)), mimetype=stored.content_type)
     response.headers["Content-Length"] = str(stored.size)
     response.headers["ETag"] = etag
     # Results never change for a task id (replays rewrite identical bytes).

@@ -55,6 +55,28 @@ def test_upload_resize_status_and_result(pipeline: Pipeline) -> None:
     assert cached.status_code == 304
 
 
+def test_results_large_and_small_are_served_whole_and_a_lost_object_is_a_json_404(pipeline: Pipeline) -> None:
+    from bench.corpus import photo
+
+    small = pipeline.submit(jpeg_bytes(400, 300), width=100).json()["task_id"]
+    # A grainy PNG of ~1.1 MP is well over the 1 MiB that is read whole: this one is streamed.
+    large = pipeline.submit(photo(1400, 788), width=1400, format="png").json()["task_id"]
+    for task_id, fmt in ((small, "JPEG"), (large, "PNG")):
+        done = pipeline.wait_terminal(task_id)
+        assert done["status"] == "SUCCESS", done
+        result = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{task_id}"), timeout=30)
+        assert result.status_code == 200
+        assert int(result.headers["Content-Length"]) == len(result.content) == done["result"]["size_bytes"]
+        assert Image.open(io.BytesIO(result.content)).format == fmt
+    assert len(result.content) > 1024 * 1024
+
+    store = ObjectStore(pipeline.settings)
+    for task_id in (small, large):
+        store.delete(f"results/{task_id}")
+        gone = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{task_id}"), timeout=30)
+        assert gone.status_code == 404 and gone.json()["code"] == "result_missing"
+
+
 @pytest.mark.parametrize(
     ("path", "status", "code"),
     [
