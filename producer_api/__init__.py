@@ -6,7 +6,7 @@ import atexit
 import io
 from typing import IO
 
-from flask import Flask, Request
+from flask import Flask, Request, Response
 
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
@@ -30,6 +30,17 @@ class UploadRequest(Request):
         return io.BytesIO()
 
 
+def _whole_body(response: Response) -> Response:
+    """A body already in memory goes to the server as one list, not through an iterator.
+
+    granian sends a list in one piece; an iterator it walks chunk by chunk from
+    Rust, taking the GIL each time. Streamed results are left as they are.
+    """
+    if response.is_sequence:
+        response.direct_passthrough = True
+    return response
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__, static_folder=None)
@@ -43,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     install_guard(app)
     for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
+    app.after_request(_whole_body)
     return app
 
 

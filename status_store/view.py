@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -87,17 +88,34 @@ class StatusView:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            if self._schema_missing():
-                self._db.executescript(_SCHEMA)
-            self._add_new_columns()
-            if self._db.execute("SELECT 1 FROM meta WHERE key = 'generation'").fetchone() is None:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),)
-                )
+            self._prepare(time.monotonic() + 10.0)
         except sqlite3.Error as e:
             raise ViewError(f"cannot open status view {path}: {e}") from e
+
+    def _prepare(self, deadline: float) -> None:
+        """WAL mode and the schema, made or upgraded once by whichever writer comes first.
+
+        Two processes opening a new file at once (an API host and its projector)
+        can meet in the switch to WAL, which answers "locked" at once instead of
+        waiting like other statements: try again until the deadline.
+        """
+        while True:
+            try:
+                if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                if self._schema_missing():
+                    self._db.executescript(_SCHEMA)
+                self._add_new_columns()
+                if self._db.execute("SELECT 1 FROM meta WHERE key = 'generation'").fetchone() is None:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),)
+                    )
+                return
+            except (sqlite3.OperationalError, ViewError) as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _schema_missing(self) -> bool:
         names = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

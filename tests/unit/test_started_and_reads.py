@@ -161,3 +161,29 @@ def test_a_change_just_before_the_wait_is_not_missed(tmp_path: Path) -> None:
     row = ViewWatch(path).wait_for_change(TASK, "PENDING", 5.0)
     assert row is not None and row.state == SUCCESS
     assert time.monotonic() - started < 1.0
+
+
+def test_writers_opening_a_new_view_at_once_all_succeed(tmp_path: Path) -> None:
+    # An API host and its projector start together: both make the schema of a file that does not exist yet.
+    for round_ in range(15):
+        path = tmp_path / f"view-{round_}.sqlite3"
+        barrier = threading.Barrier(4)
+        failures: list[BaseException] = []
+
+        def open_view(
+            path: Path = path, barrier: threading.Barrier = barrier, failures: list[BaseException] = failures
+        ) -> None:
+            barrier.wait()
+            try:
+                StatusView(path).close()
+            except BaseException as e:  # noqa: BLE001 - collected and asserted below
+                failures.append(e)
+
+        threads = [threading.Thread(target=open_view) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert failures == []
+        with StatusView(path, read_only=True) as reader:
+            assert reader.generation()
