@@ -75,7 +75,6 @@ class StatusView:
 
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
-        self.read_only = read_only
         try:
             if read_only:
                 # The file must exist: readers do not create the view (the writer does, at start-up).
