@@ -106,9 +106,13 @@ def closed_loop(
 
 
 class ProjectClient:
-    def __init__(self, base_url: str, poll_every: float | None) -> None:
+    """Submit, wait, download: waiting by long-poll on the status (`?wait=10`), by a status GET every
+    `poll_every` seconds, or, with `result_wait`, by long-polling the result URL itself (two requests)."""
+
+    def __init__(self, base_url: str, poll_every: float | None, result_wait: bool = False) -> None:
         self.base_url = base_url
         self.poll_every = poll_every
+        self.result_wait = result_wait
         self.lost = 0
 
     def __call__(self, session: requests.Session, image: bytes) -> bytes:
@@ -121,6 +125,9 @@ class ProjectClient:
         if response.status_code != 202:
             raise RuntimeError(f"submit answered {response.status_code}")
         task_id = response.json()["task_id"]
+        result_url = f"{self.base_url}/api/v1/images/result/{task_id}"
+        if self.result_wait:
+            return self._long_poll_result(session, task_id, result_url)
         status_url = f"{self.base_url}/api/v1/status/{task_id}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -134,9 +141,20 @@ class ProjectClient:
         else:
             self.lost += 1
             raise RuntimeError(f"task {task_id} not finished in 60 s")
-        result = session.get(f"{self.base_url}/api/v1/images/result/{task_id}", timeout=60)
+        result = session.get(result_url, timeout=60)
         result.raise_for_status()
         return result.content
+
+    def _long_poll_result(self, session: requests.Session, task_id: str, result_url: str) -> bytes:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            result = session.get(f"{result_url}?wait=10", timeout=60)
+            if result.status_code == 200:
+                return result.content
+            if result.json().get("code") != "result_not_ready":
+                raise RuntimeError(f"task {task_id}: {result.status_code} {result.text[:200]}")
+        self.lost += 1
+        raise RuntimeError(f"task {task_id} not finished in 60 s")
 
 
 def _status_hammer(args: tuple[str, int, str, float, int]) -> int:
@@ -216,12 +234,14 @@ def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> fl
         print(f"this project: warming up for {args.warmup:.0f} s (the broker's JIT)", flush=True)
         closed_loop("this project", "warm-up", long_poll, image, 8, args.warmup, roles)
         polling = ProjectClient(stack.base_url, 0.1)
-        for kind, client in (("long-poll", long_poll), ("poll 100 ms", polling)):
+        on_result = ProjectClient(stack.base_url, None, result_wait=True)
+        kinds = (("long-poll", long_poll), ("poll 100 ms", polling), ("result ?wait", on_result))
+        for kind, client in kinds:
             for clients in (1, 8):
                 run = closed_loop("this project", kind, client, image, clients, args.seconds, roles)
                 runs.append(run)
                 report(run)
-        lost = long_poll.lost + polling.lost
+        lost = long_poll.lost + polling.lost + on_result.lost
         print(f"this project: {lost} lost", flush=True)
         with requests.Session() as session:
             response = session.post(
@@ -291,6 +311,20 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
             )
     if ours and polled:
         print(f"polling every 100 ms / long-poll, img/s at 8 clients: {polled.per_second / ours.per_second:.2f}")
+    on_result = find(runs, "this project", "result ?wait", 8)
+    on_result_one = find(runs, "this project", "result ?wait", 1)
+    imaginary = find(runs, "imaginary", "request", 1)
+    if on_result and on_result_one and ours:
+        line = (
+            f"long-poll on the result URL (two requests per image): {on_result.per_second:.1f} img/s at 8 clients "
+            f"({on_result.per_second / ours.per_second:.2f}x the status long-poll), "
+            f"1-client p50 {percentile(on_result_one.latencies, 50) * 1000:.0f} ms"
+        )
+        if imaginary:
+            line += (
+                f" ({percentile(on_result_one.latencies, 50) / percentile(imaginary.latencies, 50):.2f}x imaginary's)"
+            )
+        print(line)
     if ours:
         cpu = ours.cpu_ms_per_image()
         plumbing = sum(ms for role, ms in cpu.items() if role != "load client") - resize_ms

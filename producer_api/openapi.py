@@ -52,6 +52,20 @@ _REDIRECT = {
 }
 
 
+_WAIT_FOR_CHANGE = {
+    "name": "wait",
+    "in": "query",
+    "required": False,
+    "description": "Long-poll: answer as soon as the state changes, or after this many seconds.",
+    "schema": {"type": "number", "minimum": 0, "maximum": 30},
+}
+_WAIT_FOR_RESULT = {
+    **_WAIT_FOR_CHANGE,
+    "description": "Long-poll: answer with the image as soon as the task succeeds (or fails: 404), "
+    "or after this many seconds (404 result_not_ready).",
+}
+
+
 def _image_responses() -> dict[str, Any]:
     """What a result endpoint answers."""
     return {
@@ -64,7 +78,7 @@ def _image_responses() -> dict[str, Any]:
         },
         "302": {"description": "Redirect to a presigned URL (redirect=1)"},
         "304": {"description": "Not modified (If-None-Match matched the ETag)"},
-        **_errors(401, 403, 404, 429, 503),
+        **_errors(401, 403, 404, 422, 429, 503),
     }
 
 
@@ -227,13 +241,7 @@ SPEC: dict[str, Any] = {
                 "operationId": "taskStatus",
                 "parameters": [
                     _TASK_ID,
-                    {
-                        "name": "wait",
-                        "in": "query",
-                        "required": False,
-                        "description": "Long-poll: answer as soon as the state changes, or after this many seconds.",
-                        "schema": {"type": "number", "minimum": 0, "maximum": 30},
-                    },
+                    _WAIT_FOR_CHANGE,
                 ],
                 "responses": {
                     "200": {
@@ -251,6 +259,7 @@ SPEC: dict[str, Any] = {
                 "parameters": [
                     _TASK_ID,
                     _REDIRECT,
+                    _WAIT_FOR_RESULT,
                 ],
                 "responses": _image_responses(),
             }
@@ -263,6 +272,7 @@ SPEC: dict[str, Any] = {
                     _TASK_ID,
                     {"name": "variant", "in": "path", "required": True, "schema": {"type": "string"}},
                     _REDIRECT,
+                    _WAIT_FOR_RESULT,
                 ],
                 "responses": _image_responses(),
             }

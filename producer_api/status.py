@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -58,7 +59,8 @@ def status_body(row: TaskRow) -> dict[str, Any]:
     return body
 
 
-def _wait_seconds(raw: str | None, maximum: float) -> float:
+def wait_seconds(raw: str | None, maximum: float) -> float:
+    """The `wait` query parameter: 0 when absent; a 422 outside 0..maximum."""
     if raw is None or raw == "":
         return 0.0
     try:
@@ -70,10 +72,19 @@ def _wait_seconds(raw: str | None, maximum: float) -> float:
     return wait
 
 
+def wait_for_terminal(row: TaskRow, wait: float) -> TaskRow:
+    """The row once the task has succeeded or failed, or as it stands after `wait` seconds."""
+    watch: ViewWatch = current_app.extensions["view_watch"]
+    deadline = time.monotonic() + wait
+    while row.state not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
+        row = watch.wait_for_change(row.task_id, row.state, remaining) or row
+    return row
+
+
 @bp.get("/<task_id>")
 def task_status(task_id: str) -> Response:
     """The task's status; with ?wait=N, answers as soon as the state changes, or after N seconds."""
-    wait = _wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)
+    wait = wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)
     row = task_or_404(task_id)
     if wait > 0 and row.state not in TERMINAL:
         watch: ViewWatch = current_app.extensions["view_watch"]

@@ -10,8 +10,9 @@ import pytest
 from confluent_kafka import Consumer
 from PIL import Image
 
-from common.kafka import high_watermarks
+from common.kafka import high_watermarks, make_producer, produce_and_wait
 from common.store import ObjectStore
+from schemas import ObjectRef, ResizeRequested, default_codec
 from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
@@ -53,6 +54,27 @@ def test_upload_resize_status_and_result(pipeline: Pipeline) -> None:
         timeout=30,
     )
     assert cached.status_code == 304
+
+
+def test_result_long_poll_answers_the_image_once_the_task_is_done(pipeline: Pipeline) -> None:
+    task_id = pipeline.submit(jpeg_bytes(640, 480), width=120, height=90).json()["task_id"]
+    result = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{task_id}?wait=20"), timeout=30)
+    assert result.status_code == 200, result.text
+    assert Image.open(io.BytesIO(result.content)).size == (120, 90)
+
+    bad = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{task_id}?wait=31"), timeout=30)
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_wait"
+
+    # A request whose original is not in the store fails in the worker (source_missing).
+    failing = str(uuid.uuid4())
+    request = ResizeRequested(
+        task_id=failing, source=ObjectRef(pipeline.settings.s3_bucket, "originals/none"), width=10
+    )
+    producer = make_producer(pipeline.settings, "test")
+    produce_and_wait(producer, pipeline.settings.requests_topic, failing, default_codec().encode(request), 10)
+    failed = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{failing}?wait=20"), timeout=30)
+    assert failed.status_code == 404 and failed.json()["code"] == "task_failed"
+    assert "source_missing" in failed.json()["message"]
 
 
 def test_results_large_and_small_are_served_whole_and_a_lost_object_is_a_json_404(pipeline: Pipeline) -> None:
