@@ -20,7 +20,7 @@ from pathlib import Path
 import requests
 
 from bench import procstat
-from local_infra.process import ManagedProcess, free_port, port_open, wait_until
+from local_infra.process import ManagedProcess, free_port, go_env, port_open, wait_until
 
 THUMBOR_VERSION = "7.8.0"
 IMAGINARY_VERSION = "v1.2.4"
@@ -69,8 +69,8 @@ class Imaginary(Peer):
         return response.content
 
 
-def _run(argv: list[str], **env: str) -> None:
-    subprocess.run(argv, check=True, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def _run(argv: list[str]) -> None:
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def thumbor_binary(cache: Path) -> Path:
@@ -123,18 +123,11 @@ def imaginary_binary(cache: Path) -> Path | None:
         print("imaginary skipped: needs Go and libvips (apt-get install libvips-dev)", flush=True)
         return None
     print(f"building imaginary {IMAGINARY_VERSION} (once)", flush=True)
-    gopath = cache / "go"
-    env = {"GOPATH": str(gopath), "GOMODCACHE": str(gopath / "pkg" / "mod"), "GOFLAGS": "-modcacherw"}
+    env = go_env(cache)
     module = f"github.com/h2non/imaginary@{IMAGINARY_VERSION}"
-    _run([go, "mod", "download", module], **env)
-    source = gopath / "pkg" / "mod" / "github.com" / "h2non" / f"imaginary@{IMAGINARY_VERSION}"
-    subprocess.run(
-        [go, "build", "-o", str(binary), "."],
-        check=True,
-        cwd=source,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-    )
+    subprocess.run([go, "mod", "download", module], check=True, env=env, stdout=subprocess.DEVNULL)
+    source = Path(env["GOMODCACHE"]) / "github.com" / "h2non" / f"imaginary@{IMAGINARY_VERSION}"
+    subprocess.run([go, "build", "-o", str(binary), "."], check=True, cwd=source, env=env, stdout=subprocess.DEVNULL)
     return binary
 
 

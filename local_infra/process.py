@@ -26,6 +26,13 @@ def die_with_parent() -> None:
     os.setpgrp()
 
 
+def go_env(cache_dir: Path) -> dict[str, str]:
+    """The environment for `go install` / `go build` of a tool: modules and builds kept under .cache/."""
+    gopath = cache_dir / "go"
+    # -modcacherw: the module cache stays deletable (`make clean`).
+    return {**os.environ, "GOPATH": str(gopath), "GOMODCACHE": str(gopath / "pkg" / "mod"), "GOFLAGS": "-modcacherw"}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

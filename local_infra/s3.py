@@ -21,7 +21,7 @@ from pathlib import Path
 
 from minio import Minio
 
-from local_infra.process import ManagedProcess, free_port, port_open, wait_until
+from local_infra.process import ManagedProcess, free_port, go_env, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VERSITYGW_MODULE = "github.com/versity/versitygw/cmd/versitygw"
@@ -55,25 +55,17 @@ def weed_binary() -> str:
     return found
 
 
-def versitygw_binary(cache_dir: Path = ROOT / ".cache", build: bool = True) -> Path | None:
+def versitygw_binary(cache_dir: Path = ROOT / ".cache") -> Path | None:
     """versitygw under .cache/, built with `go install` on first use; None without Go or if the build fails."""
     target = cache_dir / f"versitygw-{VERSITYGW_VERSION}"
     binary = target / "versitygw"
     if binary.exists():
         return binary
     go = shutil.which("go")
-    if go is None or not build:
+    if go is None:
         return None
     print(f"[local_infra] building versitygw {VERSITYGW_VERSION} into {target} (once, ~2 min)", flush=True)
-    gopath = cache_dir / "go"
-    env = {
-        **os.environ,
-        "GOBIN": str(target),
-        "GOPATH": str(gopath),
-        "GOMODCACHE": str(gopath / "pkg" / "mod"),
-        "GOFLAGS": "-modcacherw",
-        "CGO_ENABLED": "0",
-    }
+    env = {**go_env(cache_dir), "GOBIN": str(target), "CGO_ENABLED": "0"}
     done = subprocess.run(
         [go, "install", f"{VERSITYGW_MODULE}@{VERSITYGW_VERSION}"], env=env, capture_output=True, text=True
     )

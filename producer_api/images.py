@@ -15,8 +15,7 @@ from common.errors import ObjectNotFound
 from common.settings import Settings
 from common.store import ObjectStore
 from producer_api.errors import ApiError
-from producer_api.lookup import ingress, task_or_404
-from producer_api.status import wait_for_terminal, wait_seconds
+from producer_api.lookup import ingress, requested_wait, task_or_404, wait_for_terminal
 from producer_api.validation import parse_order, read_image
 from status_store.fold import FAILURE, SUCCESS, TaskRow, variant_results
 from webhook_notifier.policy import CallbackPolicy, CallbackRefused, check
@@ -72,7 +71,7 @@ class _Stored:
 
 def _finished(task_id: str) -> TaskRow:
     """The task's row once it succeeded; with ?wait=N, waits up to N seconds for it to finish."""
-    wait = wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)
+    wait = requested_wait()
     row = task_or_404(task_id)
     if wait > 0:
         row = wait_for_terminal(row, wait)

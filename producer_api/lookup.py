@@ -1,14 +1,16 @@
-"""Shared by the read routes: the process's Ingress, and task lookup by a validated id."""
+"""Shared by the read routes: the process's Ingress, task lookup by a validated id, and long-poll waits."""
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from flask import current_app
+from flask import current_app, request
 
 from producer_api.errors import ApiError
 from producer_api.ingress import Ingress
-from status_store.fold import TaskRow
+from producer_api.view_watch import ViewWatch
+from status_store.fold import TERMINAL, TaskRow
 
 
 def ingress() -> Ingress:
@@ -29,3 +31,29 @@ def task_or_404(raw_id: str) -> TaskRow:
     if row is None:
         raise ApiError(404, "not_found", f"no task {task_id}")
     return row
+
+
+def _wait_seconds(raw: str | None, maximum: float) -> float:
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0.0 <= wait <= maximum:
+        raise ApiError(422, "invalid_wait", f"wait must be a number of seconds between 0 and {maximum:g}")
+    return wait
+
+
+def wait_for_terminal(row: TaskRow, wait: float) -> TaskRow:
+    """The row once the task has succeeded or failed, or as it stands after `wait` seconds."""
+    watch: ViewWatch = current_app.extensions["view_watch"]
+    deadline = time.monotonic() + wait
+    while row.state not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
+        row = watch.wait_for_change(row.task_id, row.state, remaining) or row
+    return row
+
+
+def requested_wait() -> float:
+    """The request's `wait` query parameter in seconds: 0 when absent; a 422 outside 0..MAX_STATUS_WAIT_SECONDS."""
+    return _wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)

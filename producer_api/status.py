@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, url_for
 
-from producer_api.errors import ApiError
-from producer_api.lookup import ingress, task_or_404
+from producer_api.lookup import requested_wait, task_or_404
 from producer_api.view_watch import ViewWatch
 from status_store.fold import SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
 
@@ -59,32 +57,10 @@ def status_body(row: TaskRow) -> dict[str, Any]:
     return body
 
 
-def wait_seconds(raw: str | None, maximum: float) -> float:
-    """The `wait` query parameter: 0 when absent; a 422 outside 0..maximum."""
-    if raw is None or raw == "":
-        return 0.0
-    try:
-        wait = float(raw)
-    except ValueError:
-        wait = -1.0
-    if not 0.0 <= wait <= maximum:
-        raise ApiError(422, "invalid_wait", f"wait must be a number of seconds between 0 and {maximum:g}")
-    return wait
-
-
-def wait_for_terminal(row: TaskRow, wait: float) -> TaskRow:
-    """The row once the task has succeeded or failed, or as it stands after `wait` seconds."""
-    watch: ViewWatch = current_app.extensions["view_watch"]
-    deadline = time.monotonic() + wait
-    while row.state not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
-        row = watch.wait_for_change(row.task_id, row.state, remaining) or row
-    return row
-
-
 @bp.get("/<task_id>")
 def task_status(task_id: str) -> Response:
     """The task's status; with ?wait=N, answers as soon as the state changes, or after N seconds."""
-    wait = wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)
+    wait = requested_wait()
     row = task_or_404(task_id)
     if wait > 0 and row.state not in TERMINAL:
         watch: ViewWatch = current_app.extensions["view_watch"]
