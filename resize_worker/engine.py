@@ -5,9 +5,7 @@ Where the time goes, and what is done about it:
   power-of-two scale still at least the output size: a fraction of the pixels to
   decode, and LANCZOS from there matches a full decode to within ~50 dB.
 - LANCZOS with `reducing_gap=2` box-reduces first for big factors.
-- Resizing happens in the source mode; palette images are converted first.
-- PNG is written with zlib level 1: several times faster than the default for a
-  few percent more bytes. GIF frames are quantised by fast octree.
+- Resizing happens in RGB, RGBA, L or LA (colour.working_mode); writing is encode's.
 """
 
 from __future__ import annotations
@@ -19,6 +17,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, ImageSequence
 
+from resize_worker.colour import working_mode
+from resize_worker.encode import ALPHA_FORMATS, ANIMATED_FORMATS, Animation, encode
 from resize_worker.errors import CorruptImage, InvalidRequest, TooManyPixels
 from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES, Plan, plan
 from resize_worker.gravity import entropy_anchor
@@ -29,9 +29,15 @@ DEFAULT_MAX_FRAMES = 300
 OUTPUT_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "avif": "AVIF"}
 # Sources whose own format is not an output format are written as PNG (lossless, keeps alpha).
 _FALLBACK_OUTPUT = "PNG"
-_ALPHA_FORMATS = {"PNG", "WEBP", "GIF", "AVIF"}
-_ANIMATED_FORMATS = {"GIF", "WEBP"}
-_DEFAULT_QUALITY = {"JPEG": 85, "WEBP": 80, "AVIF": 60}
+# Padding: white, transparent where the format holds alpha.
+_BACKGROUND: dict[str, int | tuple[int, ...]] = {
+    "L": 255,
+    "LA": (255, 0),
+    "RGB": (255, 255, 255),
+    "RGBA": (255, 255, 255, 0),
+}
+# Source formats whose Pillow reader applies the EXIF orientation itself.
+_READERS_THAT_TURN = {"TIFF"}
 # EXIF orientations that swap width and height.
 _TRANSPOSING = {5, 6, 7, 8}
 
@@ -55,7 +61,7 @@ def output_format(requested: str | None, source_format: str) -> str:
             return OUTPUT_FORMATS[requested.lower()]
         except KeyError:
             raise InvalidRequest(f"format must be one of {', '.join(sorted(OUTPUT_FORMATS))}") from None
-    return source_format if source_format in _ALPHA_FORMATS | {"JPEG"} else _FALLBACK_OUTPUT
+    return source_format if source_format in ALPHA_FORMATS | {"JPEG"} else _FALLBACK_OUTPUT
 
 
 def _orientation(image: Image.Image) -> int:
@@ -65,19 +71,7 @@ def _orientation(image: Image.Image) -> int:
         return 1
 
 
-def _working_mode(image: Image.Image) -> Image.Image:
-    """Convert to a mode Pillow resizes well, keeping alpha where there is any."""
-    if image.mode in {"RGB", "RGBA", "L", "LA"}:
-        return image
-    if image.mode in {"I;16", "I;16B", "I;16L", "I"}:
-        # 16-bit greyscale: scale to 8 bits rather than clip.
-        return image.point(lambda v: v / 256).convert("L")
-    has_alpha = image.mode in {"PA", "RGBa", "La"} or "transparency" in image.info
-    return image.convert("RGBA" if has_alpha else "RGB")
-
-
 def _resize_frame(image: Image.Image, target: Plan, oriented: tuple[int, int]) -> Image.Image:
-    image = _working_mode(image)
     # draft() may have shrunk the decoded image (rounding each side up): map the crop box onto it.
     fx, fy = image.width / oriented[0], image.height / oriented[1]
     left, top, right, bottom = target.crop
@@ -88,48 +82,12 @@ def _resize_frame(image: Image.Image, target: Plan, oriented: tuple[int, int]) -
 def _place(resized: Image.Image, target: Plan, target_format: str) -> Image.Image:
     if target.canvas == target.scaled:
         return resized
-    has_alpha = target_format in _ALPHA_FORMATS
-    background = (255, 255, 255, 0) if has_alpha else (255, 255, 255)
-    canvas = Image.new("RGBA" if has_alpha else "RGB", target.canvas, background)
+    grey = resized.mode in {"L", "LA"}
+    with_alpha = target_format in ALPHA_FORMATS
+    mode = {(True, True): "LA", (True, False): "L", (False, True): "RGBA", (False, False): "RGB"}[(grey, with_alpha)]
+    canvas = Image.new(mode, target.canvas, _BACKGROUND[mode])
     canvas.paste(resized, target.offset)
     return canvas
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """Formats without alpha: composite onto white rather than onto black."""
-    if image.mode in {"RGB", "L"}:
-        return image
-    background = Image.new("RGB", image.size, (255, 255, 255))
-    rgba = image.convert("RGBA")
-    background.paste(rgba, mask=rgba.getchannel("A"))
-    return background
-
-
-def _encode(
-    frames: list[Image.Image], fmt: str, quality: int | None, icc: bytes | None, info: dict[str, object]
-) -> bytes:
-    out = io.BytesIO()
-    options: dict[str, object] = {}
-    if icc and fmt in {"JPEG", "PNG", "WEBP", "AVIF"}:
-        options["icc_profile"] = icc  # the colours' meaning; all other metadata is dropped
-    if fmt in _DEFAULT_QUALITY:
-        options["quality"] = quality or _DEFAULT_QUALITY[fmt]
-    if fmt == "WEBP":
-        options["method"] = 4
-    elif fmt == "PNG":
-        options["compress_level"] = 1
-    elif fmt == "AVIF":
-        options["speed"] = 8
-    if fmt == "JPEG":
-        frames = [_flatten(frames[0])]
-    elif fmt == "GIF":
-        # Fast octree: 30x faster than median cut here, and closer to the source.
-        frames = [f.quantize(256, Image.Quantize.FASTOCTREE) if f.mode in {"RGB", "RGBA"} else f for f in frames]
-    if len(frames) > 1:
-        options.update(save_all=True, append_images=frames[1:], loop=info.get("loop", 0), disposal=2)
-        options["duration"] = info.get("durations") or info.get("duration", 100)
-    frames[0].save(out, format=fmt, **options)
-    return out.getvalue()
 
 
 def _anchor(
@@ -197,7 +155,9 @@ def resize_many(
     info = probe(data, max_pixels)
     try:
         with warnings.catch_warnings():
-            # Pillow's own bomb check stays an error here, never a warning to ignore.
+            # Pillow's own bomb check stays an error here; its other warnings (odd EXIF, an APNG
+            # read as a still) describe a file the engine copes with, not something to act on.
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[info.format]) as source:
                 return _Decoded(source, info.format, info.width, info.height).render(targets, max_pixels, max_frames)
@@ -224,13 +184,18 @@ class _Decoded:
         self.source = source
         self.format = source_format
         self.size = (width, height)
-        self.frame_count = getattr(source, "n_frames", 1)
-        self.orientation = _orientation(source)
+        try:
+            self.frame_count = getattr(source, "n_frames", 1)
+        except TypeError as e:
+            # Pillow's TIFF reader meets a later frame without dimensions while counting.
+            raise CorruptImage(f"{source_format} frames cannot be read: {e}") from e
+        # Pillow's TIFF reader reports the upright size and turns the pixels itself on load.
+        self.orientation = 1 if source_format in _READERS_THAT_TURN else _orientation(source)
         self.oriented = (height, width) if self.orientation in _TRANSPOSING else (width, height)
 
     def _output(self, target: Target, max_pixels: int, max_frames: int) -> _Output:
         fmt = output_format(target.format, self.format)
-        animated = self.frame_count > 1 and self.format in _ANIMATED_FORMATS and fmt in _ANIMATED_FORMATS
+        animated = self.frame_count > 1 and self.format in ANIMATED_FORMATS and fmt in ANIMATED_FORMATS
         src_w, src_h = self.size
         if animated and (self.frame_count > max_frames or self.frame_count * src_w * src_h > max_pixels * 4):
             raise TooManyPixels(f"{self.frame_count} frames of {src_w}x{src_h} is over the animation budget")
@@ -241,38 +206,54 @@ class _Decoded:
             raise InvalidRequest(str(e)) from e
         return _Output(fmt, target_plan, animated, target.quality)
 
-    def _frames(self, all_frames: bool) -> tuple[list[Image.Image], list[int]]:
-        """The upright frames (all, or the first only) and their durations."""
-        if not all_frames:
-            self.source.load()
-            upright = ImageOps.exif_transpose(self.source) if self.orientation != 1 else self.source
-            return [upright], [int(self.source.info.get("duration", 100))]
+    def _upright(self, frame: Image.Image) -> Image.Image:
+        return frame if self.orientation == 1 else ImageOps.exif_transpose(frame)
+
+    def _frames(self, all_frames: bool) -> tuple[list[Image.Image], Animation, bytes | None]:
+        """The upright frames in their working mode (all, or the first only), how they play, and their profile."""
+        icc = self.source.info.get("icc_profile")
+        if all_frames:
+            try:
+                frames, durations = self._animation_frames(icc)
+                animation = Animation(durations, int(self.source.info.get("loop", 0)))
+                return frames, animation, working_mode(frames[0], icc)[1]
+            except (SyntaxError, OSError, EOFError, ValueError):
+                # A broken animation is shown as its first image, as browsers show an invalid APNG.
+                self.source.seek(0)
+        self.source.load()
+        first, icc = working_mode(self._upright(self.source), icc)
+        return [first], Animation([]), icc
+
+    def _animation_frames(self, icc: bytes | None) -> tuple[list[Image.Image], list[float]]:
         frames, durations = [], []
-        for frame in ImageSequence.Iterator(self.source):
+        # An APNG's default image is for viewers without APNG: not a frame of the animation.
+        skip = 1 if self.source.info.get("default_image") else 0
+        for index, frame in enumerate(ImageSequence.Iterator(self.source)):
+            if index >= self.frame_count:
+                break  # only the frames the budget was checked for, whatever more the file holds
+            if index < skip:
+                continue
             frame.load()
             # The iterator reuses one image object: keep a copy of each frame.
-            frames.append(ImageOps.exif_transpose(frame) if self.orientation != 1 else frame.copy())
-            durations.append(int(frame.info.get("duration", 100)))
+            upright = self._upright(frame)
+            frames.append(working_mode(upright.copy() if upright is frame else upright, icc)[0])
+            # No duration is a 0 ms frame (GIF's meaning), not a made-up default.
+            durations.append(float(frame.info.get("duration", 0)))
         return frames, durations
 
     def render(self, targets: Sequence[Target], max_pixels: int, max_frames: int) -> list[ResizedImage]:
         outputs = [self._output(t, max_pixels, max_frames) for t in targets]
-        icc = self.source.info.get("icc_profile")
-        loop = self.source.info.get("loop", 0)
         if self.format == "JPEG":
             # The smallest DCT scale (1/2, 1/4, 1/8) still at least what the largest output needs.
             need = min(1.0, max(o.plan.scale for o in outputs))
             src_w, src_h = self.size
             self.source.draft(self.source.mode, (max(1, int(src_w * need)), max(1, int(src_h * need))))
-        frames, durations = self._frames(any(o.animated for o in outputs))
+        frames, animation, icc = self._frames(any(o.animated for o in outputs))
         results = []
         for output in outputs:
             used = frames if output.animated else frames[:1]
-            # GIF frames after the first are palette images of the whole canvas in Pillow.
             made = [_place(_resize_frame(f, output.plan, self.oriented), output.plan, output.format) for f in used]
-            encoded = _encode(
-                made, output.format, output.quality, icc, {"loop": loop, "durations": durations[: len(used)]}
-            )
+            encoded = encode(made, output.format, output.quality, icc, animation if output.animated else None)
             results.append(
                 ResizedImage(
                     data=encoded,

@@ -79,6 +79,7 @@ def probe(data: bytes, max_pixels: int) -> ImageInfo:
         _register_heif()
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[sniffed]) as image:
                 width, height = image.size
