@@ -16,6 +16,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ CASES = [
     Case("1920x1080 JPEG -> 100", "jpeg-1920x1080", 100),
     Case("1920x1080 JPEG -> 400", "jpeg-1920x1080", 400),
     Case("1920x1080 JPEG -> 1280", "jpeg-1920x1080", 1280),
+    Case("1920x1080 photo JPEG -> 400", "photo-1920x1080", 400),
     Case("1024x768 RGBA PNG -> 100", "png-1024x768", 100),
     Case("1024x768 RGBA PNG -> 400", "png-1024x768", 400),
     Case("480x270 GIF, 24 frames -> 200", "gif-480x270", 200),
@@ -52,8 +54,13 @@ def source_bytes(name: str) -> bytes:
     if not path.exists():
         kind, size = name.split("-")
         width, height = (int(v) for v in size.split("x"))
-        maker = {"jpeg": corpus.jpeg, "png": corpus.rgba_png, "gif": corpus.animated_gif}[kind]
-        path.write_bytes(maker(width, height))
+        makers: dict[str, Callable[[int, int], bytes]] = {
+            "jpeg": corpus.jpeg,
+            "photo": corpus.photo,
+            "png": corpus.rgba_png,
+            "gif": corpus.animated_gif,
+        }
+        path.write_bytes(makers[kind](width, height))
     return path.read_bytes()
 
 

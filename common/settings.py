@@ -69,6 +69,12 @@ class Settings(BaseSettings):
     started_event_after_seconds: float = 0.25
     retry_backoff_seconds: float = 0.5
     retry_backoff_max_seconds: float = 10.0
+    # The resize runs in a child process with these limits (address space, wall clock); a task over
+    # either fails with resource_limit and the worker goes on. 0 MiB: no memory limit.
+    resize_memory_limit_mb: int = 1536
+    resize_time_limit_seconds: float = 60.0
+    # Output pixels over all of a task's variants and frames, checked before decoding.
+    max_output_pixels: int = 100_000_000
 
     # Webhooks: signed outcome POSTs to a request's callback_url.
     # HMAC-SHA256 key of the X-Imgresize-Signature header; callbacks are refused while it is empty.

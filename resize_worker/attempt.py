@@ -10,8 +10,9 @@ from common import metrics
 from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
 from common.store import ObjectStore
-from resize_worker.engine import ResizedImage, Target, resize_many
+from resize_worker.engine import ResizedImage, Target
 from resize_worker.errors import InvalidRequest, ResizeError
+from resize_worker.isolation import IsolatedResizer
 from schemas.events import (
     Event,
     ResizeCompleted,
@@ -35,11 +36,13 @@ def _target(o: ResizeRequested | VariantSpec) -> Target:
     return Target(o.width, o.height, o.mode, o.format, o.quality, o.gravity, o.upscale)
 
 
-def outputs_of(request: ResizeRequested) -> list[tuple[str | None, Target]]:
+def outputs_of(request: ResizeRequested, max_variants: int) -> list[tuple[str | None, Target]]:
     """The outputs a request asks for: its named variants, or the one its top-level fields describe."""
     if not request.variants:
         return [(None, _target(request))]
     # Requests produced straight to Kafka are not checked by the API.
+    if len(request.variants) > max_variants:
+        raise InvalidRequest(f"{len(request.variants)} variants asked; at most {max_variants}")
     problem = variant_names_problem([v.name for v in request.variants])
     if problem:
         raise InvalidRequest(problem)
@@ -65,6 +68,10 @@ class Attempts:
         self.settings = settings
         self.producer_id = producer_id
         self._stores: dict[str, ObjectStore] = {}
+        self.resizer = IsolatedResizer(settings.resize_memory_limit_mb, settings.resize_time_limit_seconds)
+
+    def close(self) -> None:
+        self.resizer.close()
 
     def _store(self, bucket: str) -> ObjectStore:
         if bucket not in self._stores:
@@ -76,13 +83,14 @@ class Attempts:
         metrics.QUEUE_WAIT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         with metrics.DOWNLOAD_SECONDS.time():
             original = self._store(request.source.bucket).get(request.source.key)
-        named = outputs_of(request)
+        named = outputs_of(request, self.settings.max_variants)
         with metrics.RESIZE_SECONDS.time():
-            resized = resize_many(
+            resized = self.resizer.resize_many(
                 original.data,
                 [target for _, target in named],
                 max_pixels=self.settings.max_pixels,
                 max_frames=self.settings.max_frames,
+                max_output_pixels=self.settings.max_output_pixels,
             )
         store = self._store(self.settings.s3_bucket)
         stored: list[VariantImage] = []

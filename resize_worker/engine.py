@@ -26,6 +26,7 @@ from resize_worker.probe import CONTENT_TYPES, probe
 
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_FRAMES = 300
+DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000
 OUTPUT_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "avif": "AVIF"}
 # Sources whose own format is not an output format are written as PNG (lossless, keeps alpha).
 _FALLBACK_OUTPUT = "PNG"
@@ -134,10 +135,13 @@ def resize(
     upscale: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> ResizedImage:
     """Resize an encoded image. Raises a ResizeError subclass with a stable code on bad input."""
     target = Target(width, height, mode, format, quality, gravity, upscale)
-    return resize_many(data, [target], max_pixels=max_pixels, max_frames=max_frames)[0]
+    return resize_many(
+        data, [target], max_pixels=max_pixels, max_frames=max_frames, max_output_pixels=max_output_pixels
+    )[0]
 
 
 def resize_many(
@@ -146,8 +150,10 @@ def resize_many(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
 ) -> list[ResizedImage]:
     """Several outputs from one decode of the source, in the order of `targets`."""
+    budget = Budget(max_pixels, max_frames, max_output_pixels)
     if not targets:
         raise InvalidRequest("at least one output is required")
     for target in targets:
@@ -160,11 +166,33 @@ def resize_many(
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[info.format]) as source:
-                return _Decoded(source, info.format, info.width, info.height).render(targets, max_pixels, max_frames)
+                return _Decoded(source, info.format, info.width, info.height, budget).render(targets)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise TooManyPixels(str(e)) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise CorruptImage(f"{info.format} data cannot be decoded: {e}") from e
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one task may cost, checked before each decode.
+
+    max_pixels: any one frame of the source. Animations: at most max_frames frames,
+    and frames x frame pixels at most 4 x max_pixels. max_output_pixels: the sum over
+    every output and every output frame.
+    """
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
+    max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS
+
+    def check_animation(self, frames: int, width: int, height: int) -> None:
+        if frames > self.max_frames or frames * width * height > self.max_pixels * 4:
+            raise TooManyPixels(f"{frames} frames of {width}x{height} is over the animation budget")
+
+    def check_frame(self, index: int, width: int, height: int) -> None:
+        if width * height > self.max_pixels:
+            raise TooManyPixels(f"frame {index} is {width}x{height}, over the budget of {self.max_pixels} pixels")
 
 
 @dataclass(frozen=True)
@@ -180,8 +208,9 @@ class _Output:
 class _Decoded:
     """An opened source, decoded at most once for any number of outputs."""
 
-    def __init__(self, source: Image.Image, source_format: str, width: int, height: int) -> None:
+    def __init__(self, source: Image.Image, source_format: str, width: int, height: int, budget: Budget) -> None:
         self.source = source
+        self.budget = budget
         self.format = source_format
         self.size = (width, height)
         try:
@@ -193,12 +222,11 @@ class _Decoded:
         self.orientation = 1 if source_format in _READERS_THAT_TURN else _orientation(source)
         self.oriented = (height, width) if self.orientation in _TRANSPOSING else (width, height)
 
-    def _output(self, target: Target, max_pixels: int, max_frames: int) -> _Output:
+    def _output(self, target: Target) -> _Output:
         fmt = output_format(target.format, self.format)
         animated = self.frame_count > 1 and self.format in ANIMATED_FORMATS and fmt in ANIMATED_FORMATS
-        src_w, src_h = self.size
-        if animated and (self.frame_count > max_frames or self.frame_count * src_w * src_h > max_pixels * 4):
-            raise TooManyPixels(f"{self.frame_count} frames of {src_w}x{src_h} is over the animation budget")
+        if animated:
+            self.budget.check_animation(self.frame_count, *self.size)
         anchor = _anchor(target.gravity, self.source, self.oriented, target.width, target.height, target.mode)
         try:
             target_plan = plan(*self.oriented, target.width, target.height, target.mode, anchor, target.upscale)
@@ -233,6 +261,9 @@ class _Decoded:
                 break  # only the frames the budget was checked for, whatever more the file holds
             if index < skip:
                 continue
+            # A GIF frame may reach beyond the screen the header declared: Pillow grows the canvas on seek.
+            self.budget.check_frame(index, *frame.size)
+            self.budget.check_animation(self.frame_count, *frame.size)
             frame.load()
             # The iterator reuses one image object: keep a copy of each frame.
             upright = self._upright(frame)
@@ -241,8 +272,15 @@ class _Decoded:
             durations.append(float(frame.info.get("duration", 0)))
         return frames, durations
 
-    def render(self, targets: Sequence[Target], max_pixels: int, max_frames: int) -> list[ResizedImage]:
-        outputs = [self._output(t, max_pixels, max_frames) for t in targets]
+    def render(self, targets: Sequence[Target]) -> list[ResizedImage]:
+        outputs = [self._output(t) for t in targets]
+        output_pixels = sum(
+            o.plan.canvas[0] * o.plan.canvas[1] * (self.frame_count if o.animated else 1) for o in outputs
+        )
+        if output_pixels > self.budget.max_output_pixels:
+            raise TooManyPixels(
+                f"the outputs come to {output_pixels} pixels, over the budget of {self.budget.max_output_pixels}"
+            )
         if self.format == "JPEG":
             # The smallest DCT scale (1/2, 1/4, 1/8) still at least what the largest output needs.
             need = min(1.0, max(o.plan.scale for o in outputs))

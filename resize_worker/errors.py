@@ -31,3 +31,9 @@ class InvalidRequest(ResizeError):
 
 class SourceMissing(ResizeError):
     code = "source_missing"
+
+
+class ResourceLimit(ResizeError):
+    """The resize met its memory or time limit (or its process was killed): final, not retried."""
+
+    code = "resource_limit"

@@ -163,6 +163,7 @@ class ResizeWorker:
     def _close(self) -> None:
         # close() commits stored offsets (at-least-once) and leaves the group at once.
         self._consumer.close()
+        self.attempts.close()
         self._producer.flush(10)
 
     def _loop(self, stop: threading.Event, until: dict[int, int] | None) -> None:

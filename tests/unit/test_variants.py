@@ -112,8 +112,8 @@ def _request(**fields: object) -> ResizeRequested:
 
 
 def test_worker_outputs_of_a_request() -> None:
-    assert outputs_of(_request(width=10, format="png")) == [(None, Target(10, None, "fill", "png"))]
-    named = outputs_of(_request(width=10, variants=(VariantSpec("a", 10), VariantSpec("b", None, 20, "fit"))))
+    assert outputs_of(_request(width=10, format="png"), 10) == [(None, Target(10, None, "fill", "png"))]
+    named = outputs_of(_request(width=10, variants=(VariantSpec("a", 10), VariantSpec("b", None, 20, "fit"))), 10)
     assert named == [("a", Target(10)), ("b", Target(None, 20, "fit"))]
     assert result_key("t", "a") == "results/t/a" and result_key("t") == "results/t"
 
@@ -121,7 +121,14 @@ def test_worker_outputs_of_a_request() -> None:
 @pytest.mark.parametrize("names", [("a", "a"), ("../x",), ("UP",), ("",)])
 def test_worker_refuses_variant_names_other_services_got_wrong(names: tuple[str, ...]) -> None:
     with pytest.raises(InvalidRequest):
-        outputs_of(_request(variants=tuple(VariantSpec(n, 10) for n in names)))
+        outputs_of(_request(variants=tuple(VariantSpec(n, 10) for n in names)), 10)
+
+
+def test_worker_caps_the_variants_of_events_produced_straight_to_kafka() -> None:
+    many = tuple(VariantSpec(f"v{n}", 10) for n in range(11))
+    with pytest.raises(InvalidRequest, match="11 variants asked; at most 10"):
+        outputs_of(_request(variants=many), 10)
+    assert len(outputs_of(_request(variants=many[:10]), 10)) == 10
 
 
 def test_client_helper_copies_the_first_variant_to_the_top_level_for_older_readers() -> None:

@@ -1,0 +1,119 @@
+"""The resize in a child process under a memory limit and a wall-clock limit.
+
+A crafted file (a GIF frame far larger than its screen, a huge output from a tiny
+source) can ask the decoder for gigabytes or minutes. Run in the worker itself,
+the kernel's OOM killer would take the worker down before it commits, the
+request would be redelivered to the next worker, and so on down the group: a
+poison pill. Here the child meets the limit instead: its allocation fails
+(RLIMIT_AS) or it is killed at the deadline, the task fails with
+`resource_limit`, and a fresh child serves the next task.
+
+The child is started by a fork server that has imported only the engine: never
+forked from the worker itself, whose librdkafka threads a fork would copy
+mid-flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import resource
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from resize_worker.engine import ResizedImage, Target, resize_many
+from resize_worker.errors import ResizeError, ResourceLimit
+
+log = logging.getLogger(__name__)
+
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["resize_worker.engine"])
+
+
+def _serve(conn: Connection, memory_limit_bytes: int) -> None:
+    """The child's loop: one request in, one answer out, until the pipe closes."""
+    if memory_limit_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+    while True:
+        try:
+            data, targets, budget = conn.recv()
+        except EOFError:
+            return
+        answer: tuple[str, Any]
+        try:
+            answer = ("ok", resize_many(data, targets, **budget))
+        except ResizeError as e:
+            answer = ("refused", e)
+        except MemoryError:
+            answer = ("memory", None)
+        except Exception as e:  # noqa: BLE001 - reported to the worker, which fails the task
+            answer = ("error", f"{type(e).__name__}: {e}")
+        del data
+        conn.send(answer)
+
+
+class IsolatedResizer:
+    """resize_many in a reused child process; a child that meets a limit is replaced."""
+
+    def __init__(self, memory_limit_mb: int, time_limit_seconds: float) -> None:
+        self.memory_limit_bytes = memory_limit_mb * 1024 * 1024
+        self.time_limit_seconds = time_limit_seconds
+        self._child: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+
+    def _start(self) -> Connection:
+        if self._conn is None or self._child is None or not self._child.is_alive():
+            self.close()
+            parent, child = _CONTEXT.Pipe()
+            self._child = _CONTEXT.Process(
+                target=_serve, args=(child, self.memory_limit_bytes), name="resize-child", daemon=True
+            )
+            self._child.start()
+            child.close()
+            self._conn = parent
+        return self._conn
+
+    @property
+    def child_pid(self) -> int | None:
+        return self._child.pid if self._child is not None else None
+
+    def resize_many(self, data: bytes, targets: Sequence[Target], **budget: int) -> list[ResizedImage]:
+        """engine.resize_many in the child; `budget` holds its keyword limits (max_pixels, ...)."""
+        conn = self._start()
+        try:
+            conn.send((data, list(targets), budget))
+        except OSError:
+            # The child died between tasks (killed from outside): a fresh one takes the task.
+            self.close()
+            conn = self._start()
+            conn.send((data, list(targets), budget))
+        if not conn.poll(self.time_limit_seconds):
+            self.close()
+            raise ResourceLimit(f"the resize took longer than the {self.time_limit_seconds:g} s limit")
+        try:
+            kind, value = conn.recv()
+        except (EOFError, ConnectionError):
+            if self._child is not None:
+                self._child.join(timeout=1)
+            exitcode = self._child.exitcode if self._child is not None else None
+            self.close()
+            raise ResourceLimit(f"the resize process died (exit code {exitcode})") from None
+        if kind == "ok":
+            return list(value)
+        if kind == "refused":
+            raise value
+        if kind == "memory":
+            self.close()  # a fresh child: the old one's heap may be fragmented near the limit
+            raise ResourceLimit(f"the resize needed more than the {self.memory_limit_bytes >> 20} MiB limit")
+        raise RuntimeError(value)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._child is not None:
+            if self._child.is_alive():
+                self._child.kill()
+            self._child.join(timeout=5)
+            self._child = None
