@@ -45,6 +45,18 @@ class CallbackTarget:
     addresses: tuple[str, ...]
 
 
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire (DNS, Host, SNI): IDNA-encoded, lower case.
+
+    IDNA's mapping also folds look-alikes such as fullwidth digits, so
+    `１.２.３.４` is checked, and called, as the address 1.2.3.4 it names.
+    """
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError as e:
+        raise CallbackRefused(f"callback host {host!r} is not a valid host name: {e}") from e
+
+
 def resolve(host: str, port: int) -> list[str]:
     """Every address a host name resolves to (an IP literal resolves to itself)."""
     try:
@@ -72,7 +84,7 @@ def check(url: str, policy: CallbackPolicy, resolver: Resolver = resolve) -> Cal
         raise CallbackRefused(f"callback_url is not a valid URL: {e}") from e
     if parts.scheme not in {"http", "https"}:
         raise CallbackRefused("callback_url must be an http or https URL")
-    host = (parts.hostname or "").lower()
+    host = ascii_host(parts.hostname or "")
     if not host:
         raise CallbackRefused("callback_url has no host")
     if parts.username is not None or parts.password is not None:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import certifi
 import urllib3
@@ -16,6 +16,11 @@ from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from webhook_notifier.policy import CallbackPolicy, CallbackRefused, CallbackTarget, check
 
 DELIVERED, REJECTED, REFUSED, FAILED, GAVE_UP = "delivered", "rejected", "refused", "failed", "gave_up"
+# Of a receiver's answer only the status matters: at most this much of the body is read.
+MAX_RESPONSE_BYTES = 64 * 1024
+_READ_CHUNK = 8 * 1024
+# Characters kept as they are in the request target; anything else (non-ASCII) is percent-encoded.
+_PATH_SAFE = "/?&=%:@!$'()*+,;~-._"
 # The receiver's answers worth trying again; any other 4xx is its final word.
 _RETRIABLE_4XX = {408, 425, 429}
 
@@ -85,9 +90,10 @@ def post(
     name. Redirects are not followed: they could point anywhere.
     """
     parts = urlsplit(target.url)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = quote((parts.path or "/") + (f"?{parts.query}" if parts.query else ""), safe=_PATH_SAFE)
     default_port = 443 if target.scheme == "https" else 80
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
+    deadline = time.monotonic() + timeout
     response = pool.urlopen(
         "POST",
         path,
@@ -96,9 +102,26 @@ def post(
         redirect=False,
         retries=False,
         timeout=urllib3.Timeout(total=timeout),
-        preload_content=True,
+        preload_content=False,
     )
+    try:
+        _read_capped(response, deadline)
+    finally:
+        # A body left unread makes the connection unusable: close it rather than pool it.
+        response.close()
+        response.release_conn()
     return int(response.status)
+
+
+def _read_capped(response: urllib3.BaseHTTPResponse, deadline: float) -> None:
+    """Read (and drop) at most MAX_RESPONSE_BYTES, within the attempt's deadline: a receiver answering
+    with a huge body costs no memory, and one trickling it cannot hold the attempt past the timeout."""
+    received = 0
+    while received < MAX_RESPONSE_BYTES and time.monotonic() < deadline:
+        chunk = response.read1(_READ_CHUNK, decode_content=False)  # what has arrived, not a full chunk
+        if not chunk:
+            return
+        received += len(chunk)
 
 
 @dataclass(frozen=True)
@@ -135,7 +158,7 @@ class Sender:
         metrics.WEBHOOK_ATTEMPTS.inc()
         try:
             status = post(self.pools.pool_for(target), target, body, headers, self.timeout_seconds)
-        except (urllib3.exceptions.HTTPError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - no answer of a receiver may end the notifier: try again later
             return Attempt(FAILED, f"{type(e).__name__}: {e}")
         finally:
             metrics.WEBHOOK_SECONDS.observe(time.monotonic() - started)
