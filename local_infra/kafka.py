@@ -85,14 +85,24 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
 
 @dataclass
 class KafkaBroker:
-    """A running broker: its address, and stop() by PID."""
+    """A running broker: its address, stop() by PID, and restart() on the same data and ports."""
 
     bootstrap_servers: str
     process: ManagedProcess
     ready_seconds: float
+    data_dir: Path
+    cache_dir: Path
+
+    name = "kafka"
 
     def stop(self) -> None:
         self.process.stop(timeout=20)
+
+    def restart(self) -> None:
+        """Start again after a death: the log is recovered, the ports are the ones it was formatted with."""
+        self.process.stop()
+        again = start_kafka(self.data_dir, self.cache_dir, port=int(self.bootstrap_servers.rsplit(":", 1)[1]))
+        self.process, self.ready_seconds = again.process, again.ready_seconds
 
 
 def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
@@ -196,4 +206,4 @@ def start_kafka(
     except BaseException:
         process.stop()
         raise
-    return KafkaBroker(bootstrap, process, time.monotonic() - started)
+    return KafkaBroker(bootstrap, process, time.monotonic() - started, data_dir, cache_dir)

@@ -97,9 +97,20 @@ class S3Server:
     process: ManagedProcess
     ready_seconds: float
     kind: str = "versitygw"
+    data_dir: Path = Path()
+    cache_dir: Path = ROOT / ".cache"
+
+    name = "s3"
 
     def stop(self) -> None:
         self.process.stop(timeout=15)
+
+    def restart(self) -> None:
+        """Start again after a death, on the same objects and the same port."""
+        self.process.stop()
+        port = int(self.endpoint.rsplit(":", 1)[1])
+        again = start_s3(self.data_dir, self.access_key, self.secret_key, port=port, cache_dir=self.cache_dir)
+        self.process, self.ready_seconds = again.process, again.ready_seconds
 
 
 def _versitygw(data_dir: Path, port: int, access_key: str, secret_key: str, cache_dir: Path) -> ManagedProcess:
@@ -174,7 +185,7 @@ def start_s3(
     except BaseException:
         process.stop()
         raise
-    return S3Server(endpoint, access_key, secret_key, process, time.monotonic() - started, kind)
+    return S3Server(endpoint, access_key, secret_key, process, time.monotonic() - started, kind, data_dir, cache_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

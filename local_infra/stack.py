@@ -8,16 +8,28 @@ import logging
 import os
 import socket
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from local_infra.kafka import start_kafka
+from local_infra.kafka import KafkaBroker, start_kafka
+from local_infra.process import ManagedProcess
 from local_infra.s3 import start_s3
 
 log = logging.getLogger("local_infra")
 
 DEFAULT_ACCESS_KEY = "imgresize"
 DEFAULT_SECRET_KEY = "imgresize-local-secret"
+
+
+class LocalServer(Protocol):
+    """A broker or S3 server started here as a process: what a supervisor needs of it."""
+
+    name: str
+    process: ManagedProcess
+    ready_seconds: float
+
+    def restart(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,8 @@ class Infrastructure:
     s3_endpoint: str
     s3_access_key: str
     s3_secret_key: str
+    # The servers started here as local processes (none when given or in Docker).
+    local_servers: tuple[LocalServer, ...] = field(default=(), compare=False)
 
     def as_env(self) -> dict[str, str]:
         return {
@@ -79,7 +93,7 @@ def _report(name: str, address: str, seconds: float) -> None:
 
 def _kafka(
     stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Mapping[str, str], port: int | None
-) -> str:
+) -> str | KafkaBroker:
     given = env.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
         return given
@@ -89,9 +103,9 @@ def _kafka(
         container = stack.enter_context(KafkaContainer().with_kraft())
         return str(container.get_bootstrap_server())
     broker = start_kafka(run_dir / "kafka", cache_dir, port=port)
-    stack.callback(broker.stop)
+    stack.callback(lambda: broker.stop())  # the broker's process of the moment, after any restart
     _report("Kafka", broker.bootstrap_servers, broker.ready_seconds)
-    return broker.bootstrap_servers
+    return broker
 
 
 def _s3(
@@ -108,9 +122,9 @@ def _s3(
         minio = stack.enter_context(MinioContainer(access_key=access_key, secret_key=secret_key))
         return Infrastructure("", str(minio.get_config()["endpoint"]), access_key, secret_key)
     server = start_s3(run_dir / "s3", access_key, secret_key, port=port, cache_dir=cache_dir)
-    stack.callback(server.stop)
+    stack.callback(lambda: server.stop())  # the server's process of the moment, after any restart
     _report(f"S3 ({server.kind})", server.endpoint, server.ready_seconds)
-    return Infrastructure("", server.endpoint, access_key, secret_key)
+    return Infrastructure("", server.endpoint, access_key, secret_key, (server,))
 
 
 @contextlib.contextmanager
@@ -127,6 +141,11 @@ def provide(
     """
     env = os.environ if env is None else env
     with contextlib.ExitStack() as stack:
-        bootstrap = _kafka(stack, run_dir, cache_dir, env, kafka_port)
+        kafka = _kafka(stack, run_dir, cache_dir, env, kafka_port)
         s3 = _s3(stack, run_dir, cache_dir, env, s3_port)
-        yield dataclasses.replace(s3, kafka_bootstrap_servers=bootstrap)
+        if isinstance(kafka, KafkaBroker):
+            yield dataclasses.replace(
+                s3, kafka_bootstrap_servers=kafka.bootstrap_servers, local_servers=(kafka, *s3.local_servers)
+            )
+        else:
+            yield dataclasses.replace(s3, kafka_bootstrap_servers=kafka)

@@ -1,7 +1,9 @@
 """`make up`: Kafka, S3, the API, the resize workers, the projector and the webhook notifier, in the foreground.
 
 Each role's output is shown line by line behind its name. A role that dies is
-restarted with backoff. Ctrl-C or SIGTERM stops every process started here, by
+restarted with backoff; so are the broker and the S3 server when they run here
+as local processes (on the same data, the same ports), while the roles
+reconnect on their own. Ctrl-C or SIGTERM stops every process started here, by
 PID, and the infrastructure last.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -23,7 +26,7 @@ from common.kafka import ensure_topics
 from common.settings import load_settings
 from common.store import ObjectStore
 from local_infra.process import die_with_parent
-from local_infra.stack import provide
+from local_infra.stack import LocalServer, provide
 
 ROOT = Path(__file__).resolve().parent.parent
 _print_lock = threading.Lock()
@@ -72,7 +75,7 @@ class Role:
         if self.next_start == 0.0:
             ran_for = now - self.started_at
             self.restarts = 0 if ran_for > 60 else self.restarts + 1
-            delay = min(30.0, 0.5 * 2**self.restarts)
+            delay = backoff(self.restarts)
             say(self.name, f"exited with {self.popen.returncode}; restarting in {delay:.1f}s")
             self.next_start = now + delay
         elif now >= self.next_start:
@@ -89,6 +92,52 @@ class Role:
             self.popen.kill()
             self.popen.wait()
         say(self.name, f"stopped (pid {self.popen.pid})")
+
+
+def backoff(restarts: int) -> float:
+    """Seconds to wait before a restart: doubling after each quick death, capped."""
+    return float(min(30.0, 0.5 * 2**restarts))
+
+
+class ServerWatch:
+    """Restarts a broker or S3 server that died, from a thread of its own (being ready takes seconds).
+
+    The thread lives as long as the stack: the kernel kills a child when the
+    thread that started it ends (PR_SET_PDEATHSIG), so no short-lived thread may
+    start one.
+    """
+
+    def __init__(self, server: LocalServer) -> None:
+        self.server = server
+        self.restarts = 0
+        self.started_at = time.monotonic()
+        self._delays: queue.Queue[float] = queue.Queue()
+        self._busy = threading.Event()
+        threading.Thread(target=self._restarter, name=f"restart-{server.name}", daemon=True).start()
+
+    def supervise(self) -> None:
+        if self._busy.is_set() or self.server.process.alive():
+            return
+        self.restarts = 0 if time.monotonic() - self.started_at > 60 else self.restarts + 1
+        delay = backoff(self.restarts)
+        say(self.server.name, f"exited with {self.server.process.popen.returncode}; restarting in {delay:.1f}s")
+        self._busy.set()
+        self._delays.put(delay)
+
+    def _restarter(self) -> None:
+        while True:
+            time.sleep(self._delays.get())
+            try:
+                self.server.restart()
+                self.started_at = time.monotonic()
+                say(
+                    self.server.name,
+                    f"restarted, pid {self.server.process.pid}, ready in {self.server.ready_seconds:.1f}s",
+                )
+            except Exception as e:  # noqa: BLE001 - reported; the next supervision round tries again
+                say(self.server.name, f"restart failed: {e}")
+            finally:
+                self._busy.clear()
 
 
 METRICS_BASE_PORT = 9200
@@ -191,11 +240,14 @@ def main(argv: list[str] | None = None) -> None:
             f":{METRICS_BASE_PORT}, workers on :{METRICS_BASE_PORT + 1}.., webhooks on :{NOTIFIER_METRICS_PORT}"
             " - Ctrl-C stops everything",
         )
+        servers = [ServerWatch(server) for server in infra.local_servers]
         try:
             while not stop.wait(0.5):
                 now = time.monotonic()
                 for role in running:
                     role.supervise(now)
+                for server in servers:
+                    server.supervise()
         finally:
             say("stack", "stopping")
             for role in reversed(running):
