@@ -87,7 +87,13 @@ def start_stack(workers: int, api_processes: int) -> Stack:
     log = run_dir / "stack.log"
     env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "S3_ENDPOINT"}}
     env.update(
-        LOCAL_INFRA_NO_DOCKER="1", LOG_LEVEL="WARNING", RATE_LIMIT_PER_SECOND="100000", RATE_LIMIT_BURST="100000"
+        LOCAL_INFRA_NO_DOCKER="1",
+        LOG_LEVEL="WARNING",
+        # One load generator is one client address: no budget may shape what is being measured.
+        RATE_LIMIT_PER_SECOND="100000",
+        RATE_LIMIT_BURST="100000",
+        READ_RATE_LIMIT_PER_SECOND="1000000",
+        READ_RATE_LIMIT_BURST="1000000",
     )
     with log.open("wb") as out:
         process = subprocess.Popen(

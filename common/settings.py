@@ -40,9 +40,18 @@ class Settings(BaseSettings):
     api_keys: str = ""
     # Off by default for a local stack; docker-compose turns it on.
     auth_required: bool = False
-    # Token bucket per API key (per client address when auth is off), per API process.
+    # Token buckets per API key (per client address when auth is off), per API process:
+    # submissions, and reads (status, results) in a budget of their own.
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 100
+    read_rate_limit_per_second: float = 1000.0
+    read_rate_limit_burst: int = 2000
+    # Failed authentications per client address before 429s instead of 401s.
+    auth_failure_rate_per_second: float = 1.0
+    auth_failure_burst: int = 20
+    # Requests waiting at once (?wait=N), per API process and per client; over either, the answer is immediate.
+    max_long_polls: int = 16
+    max_long_polls_per_client: int = 8
     allowed_input_formats: str = "JPEG,PNG,GIF,WEBP,TIFF,BMP"
     max_status_wait_seconds: float = 30.0
     # /readyz fails while this host's view is more requests than this behind the log.

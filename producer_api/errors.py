@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.errors import BrokerUnavailable, ImageServiceError, StoreUnavailable
@@ -47,6 +47,28 @@ _HTTP_CODES = {
 }
 
 
+# Bodies up to this size are read and dropped before a 413 is sent: clients that write the whole
+# body before they read (urllib, requests) would otherwise meet a closed socket, not the JSON.
+# A larger announced body is answered at once and the connection closed.
+MAX_DRAINED_BYTES = 64 * 1024 * 1024
+_DRAIN_CHUNK = 256 * 1024
+
+
+def _drain_body() -> bool:
+    """Read and drop the request body when it is small enough to; True if it was read whole."""
+    length = request.content_length
+    if length is None or length > MAX_DRAINED_BYTES:
+        return False
+    body = request.environ["wsgi.input"]
+    left = length
+    while left > 0:
+        chunk = body.read(min(_DRAIN_CHUNK, left))
+        if not chunk:
+            return False
+        left -= len(chunk)
+    return True
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(e: ApiError) -> Response:
@@ -57,6 +79,8 @@ def register_error_handlers(app: Flask) -> None:
         status = e.code or 500
         code = _HTTP_CODES.get(status, "http_error")
         response = error_response(status, code, e.description or e.name)
+        if status == 413 and not _drain_body():
+            response.headers["Connection"] = "close"
         if status == 405 and e.get_headers():
             allow = dict(e.get_headers()).get("Allow")
             if allow:

@@ -9,7 +9,7 @@ from flask import Flask, Response, g, request
 from common import metrics
 from producer_api.auth import authenticate, parse_keys
 from producer_api.errors import ApiError
-from producer_api.rate_limit import TokenBuckets
+from producer_api.rate_limit import LongPollSlots, TokenBuckets
 
 # Endpoints anyone may call: probes, metrics, the API description.
 # The page and its assets are public; the API calls it makes carry the key the user types.
@@ -27,7 +27,13 @@ OPEN_ENDPOINTS = {
 def install_guard(app: Flask) -> None:
     settings = app.extensions["ingress"].settings
     keys = parse_keys(settings.api_keys)
-    buckets = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+    submissions = TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+    reads = TokenBuckets(settings.read_rate_limit_per_second, settings.read_rate_limit_burst)
+    failed_auth = TokenBuckets(settings.auth_failure_rate_per_second, settings.auth_failure_burst)
+    app.extensions["long_polls"] = LongPollSlots(settings.max_long_polls, settings.max_long_polls_per_client)
+
+    def limited(wait: float) -> ApiError:
+        return ApiError(429, "rate_limited", "too many requests; slow down", retry_after=max(1, round(wait + 0.5)))
 
     @app.before_request
     def _guard() -> None:
@@ -37,11 +43,16 @@ def install_guard(app: Flask) -> None:
         presented = {name: request.headers.get(name, "") for name in ("X-API-Key", "Authorization")}
         verdict = authenticate(presented, keys, settings.auth_required)
         if verdict.status != 200:
+            # Guessing keys costs a budget too.
+            wait = failed_auth.take(f"addr:{request.remote_addr}")
+            if wait > 0:
+                raise limited(wait)
             raise ApiError(verdict.status, verdict.code, verdict.message)
-        g.client = verdict.client
-        wait = buckets.take(verdict.client or f"addr:{request.remote_addr}")
+        g.client = verdict.client or f"addr:{request.remote_addr}"
+        budget = submissions if request.method == "POST" else reads
+        wait = budget.take(g.client)
         if wait > 0:
-            raise ApiError(429, "rate_limited", "too many requests; slow down", retry_after=max(1, round(wait + 0.5)))
+            raise limited(wait)
 
     @app.after_request
     def _measure(response: Response) -> Response:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from flask import current_app, request
+from flask import current_app, g, request
 
 from producer_api.errors import ApiError
 from producer_api.ingress import Ingress
+from producer_api.rate_limit import LongPollSlots
 from producer_api.view_watch import ViewWatch
 from status_store.fold import TERMINAL, TaskRow
 
@@ -45,12 +48,27 @@ def _wait_seconds(raw: str | None, maximum: float) -> float:
     return wait
 
 
+@contextmanager
+def long_poll(wait: float) -> Iterator[float]:
+    """The wait this request may have: the one asked for while a slot is free, else 0 (answer at once)."""
+    slots: LongPollSlots = current_app.extensions["long_polls"]
+    client = g.get("client") or f"addr:{request.remote_addr}"
+    if wait <= 0 or not slots.acquire(client):
+        yield 0.0
+        return
+    try:
+        yield wait
+    finally:
+        slots.release(client)
+
+
 def wait_for_terminal(row: TaskRow, wait: float) -> TaskRow:
     """The row once the task has succeeded or failed, or as it stands after `wait` seconds."""
     watch: ViewWatch = current_app.extensions["view_watch"]
-    deadline = time.monotonic() + wait
-    while row.state not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
-        row = watch.wait_for_change(row.task_id, row.state, remaining) or row
+    with long_poll(wait) as allowed:
+        deadline = time.monotonic() + allowed
+        while row.state not in TERMINAL and (remaining := deadline - time.monotonic()) > 0:
+            row = watch.wait_for_change(row.task_id, row.state, remaining) or row
     return row
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, url_for
 
-from producer_api.lookup import requested_wait, task_or_404
+from producer_api.lookup import long_poll, requested_wait, task_or_404
 from producer_api.view_watch import ViewWatch
 from status_store.fold import SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
 
@@ -64,5 +64,7 @@ def task_status(task_id: str) -> Response:
     row = task_or_404(task_id)
     if wait > 0 and row.state not in TERMINAL:
         watch: ViewWatch = current_app.extensions["view_watch"]
-        row = watch.wait_for_change(row.task_id, row.state, wait) or row
+        with long_poll(wait) as allowed:
+            if allowed:
+                row = watch.wait_for_change(row.task_id, row.state, allowed) or row
     return jsonify(status_body(row))

@@ -69,6 +69,8 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         # Load tests share one client address; the rate-limit test sets its own.
         "rate_limit_per_second": 100_000.0,
         "rate_limit_burst": 100_000,
+        "read_rate_limit_per_second": 100_000.0,
+        "read_rate_limit_burst": 100_000,
     }
 
     def make(**overrides: object) -> Settings:

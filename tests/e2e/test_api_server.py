@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
+import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,19 +24,25 @@ from tests.pipeline import Pipeline, jpeg_bytes
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def served(pipeline_factory: Callable[..., Pipeline], tmp_path: Path) -> Iterator[tuple[Pipeline, str]]:
-    """A pipeline whose API also runs as `make up` starts it: the same argv, in a process of its own."""
-    pipeline = pipeline_factory(workers=1, max_upload_bytes=1024 * 1024)
+@contextlib.contextmanager
+def _production_server(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
+    """The pipeline's API as `make up` starts it: the same argv, in a process of its own."""
     env = {**os.environ, **{name.upper(): str(value) for name, value in pipeline.settings.model_dump().items()}}
     port = free_port()
     api = next(role for role in roles(env, 0, port, 1, tmp_path) if role.name == "api")
     server = ManagedProcess("api", api.argv, tmp_path / "api.log", env=api.env)
     try:
         wait_until(lambda: port_open(port), 30, "API server", server)
-        yield pipeline, f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture
+def served(pipeline_factory: Callable[..., Pipeline], tmp_path: Path) -> Iterator[tuple[Pipeline, str]]:
+    pipeline = pipeline_factory(workers=1, max_upload_bytes=1024 * 1024)
+    with _production_server(pipeline, tmp_path) as base:
+        yield pipeline, base
 
 
 def test_submit_status_and_result_through_the_production_server(served: tuple[Pipeline, str]) -> None:
@@ -75,3 +87,76 @@ def test_clients_sending_headers_slowly_do_not_hold_up_others(served: tuple[Pipe
     finally:
         for sock in slow:
             sock.close()
+
+
+def _multipart(field: str, filename: str, content: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_30_mib_upload_from_urllib_and_from_requests_gets_the_413_json(served: tuple[Pipeline, str]) -> None:
+    _, base = served
+    oversized = b"\xff\xd8\xff" + b"0" * (30 * 1024 * 1024)
+    by_requests = requests.post(
+        f"{base}/api/v1/images/resize", files={"file": ("a.jpg", oversized)}, data={"width": "64"}, timeout=60
+    )
+    assert by_requests.status_code == 413 and by_requests.json()["code"] == "payload_too_large"
+    body, content_type = _multipart("file", "a.jpg", oversized)
+    sent = urllib.request.Request(
+        f"{base}/api/v1/images/resize?width=64", data=body, headers={"Content-Type": content_type}, method="POST"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(sent, timeout=60)
+    assert refused.value.code == 413
+    assert json.loads(refused.value.read())["code"] == "payload_too_large"
+
+
+def test_long_polls_and_slow_clients_leave_healthz_answering(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    """100 clients long-polling a task that stays PENDING, 150 sending headers slowly: /healthz within 1 s."""
+    pipeline = pipeline_factory(workers=0)
+    with _production_server(pipeline, tmp_path) as base:
+        accepted = requests.post(
+            f"{base}/api/v1/images/resize", files={"file": ("a.jpg", jpeg_bytes())}, data={"width": "8"}, timeout=30
+        )
+        task_id = accepted.json()["task_id"]
+        port = int(base.rsplit(":", 1)[1])
+        answers: list[int] = []
+        pollers = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    requests.get(f"{base}/api/v1/status/{task_id}?wait=8", timeout=30).status_code
+                )
+            )
+            for _ in range(100)
+        ]
+        slow = []
+        try:
+            for poller in pollers:
+                poller.start()
+            for _ in range(150):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the blank line
+                slow.append(sock)
+            slowest = 0.0
+            for _ in range(10):
+                started = time.monotonic()
+                assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+                slowest = max(slowest, time.monotonic() - started)
+                time.sleep(0.3)
+            assert slowest < 1.0, f"/healthz took {slowest:.2f}s"
+        finally:
+            for sock in slow:
+                sock.close()
+            for poller in pollers:
+                poller.join()
+        assert answers.count(200) == 100

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import requests
 from confluent_kafka import Consumer
 
 from common.kafka import high_watermarks
+from common.settings import Settings
 from producer_api.auth import new_key
 from producer_api.openapi import SPEC
 from tests.pipeline import Pipeline, jpeg_bytes
@@ -45,11 +47,85 @@ def test_missing_and_wrong_keys_are_refused(keyed: tuple[Pipeline, str]) -> None
 
 
 def test_rate_limit_answers_429_with_retry_after(pipeline_factory: Callable[..., Pipeline]) -> None:
-    pipeline = pipeline_factory(rate_limit_per_second=0.5, rate_limit_burst=3)
+    pipeline = pipeline_factory(read_rate_limit_per_second=0.5, read_rate_limit_burst=3)
     answers = [pipeline.session.get(pipeline.url("/api/v1/status/not-a-uuid"), timeout=30) for _ in range(5)]
     assert [a.status_code for a in answers] == [404, 404, 404, 429, 429]
     assert answers[3].json()["code"] == "rate_limited"
     assert int(answers[3].headers["Retry-After"]) >= 1
+
+
+def test_submissions_and_reads_have_budgets_of_their_own(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory(workers=0, rate_limit_per_second=0.1, rate_limit_burst=2)
+    upload = {"file": ("a.jpg", jpeg_bytes())}
+    submitted = [
+        pipeline.session.post(pipeline.url("/api/v1/images/resize"), files=upload, data={"width": "8"}, timeout=30)
+        for _ in range(3)
+    ]
+    assert [s.status_code for s in submitted] == [202, 202, 429]
+    # The submissions' budget is spent; reading the tasks still works.
+    task_id = submitted[0].json()["task_id"]
+    reads = [pipeline.session.get(pipeline.url(f"/api/v1/status/{task_id}"), timeout=30) for _ in range(50)]
+    assert {r.status_code for r in reads} == {200}
+
+
+def test_a_client_polling_8_jobs_every_10_ms_is_not_throttled_by_default(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    defaults = Settings()
+    pipeline = pipeline_factory(
+        workers=0,
+        read_rate_limit_per_second=defaults.read_rate_limit_per_second,
+        read_rate_limit_burst=defaults.read_rate_limit_burst,
+    )
+    upload = {"file": ("a.jpg", jpeg_bytes())}
+    tasks = [
+        pipeline.session.post(
+            pipeline.url("/api/v1/images/resize"), files=upload, data={"width": "8"}, timeout=30
+        ).json()["task_id"]
+        for _ in range(8)
+    ]
+    codes: list[int] = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        codes += [pipeline.session.get(pipeline.url(f"/api/v1/status/{t}"), timeout=30).status_code for t in tasks]
+        time.sleep(max(0.0, 0.01 - (time.monotonic() - started)))
+    assert len(codes) >= 8 * 50 and set(codes) == {200}
+
+
+def test_guessing_keys_is_rate_limited(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory(
+        api_keys="alice:" + "a" * 64, auth_required=True, auth_failure_rate_per_second=0.1, auth_failure_burst=5
+    )
+    guesses = [
+        requests.get(pipeline.url(f"/api/v1/status/{uuid.uuid4()}"), headers={"X-API-Key": f"guess-{n}"}, timeout=30)
+        for n in range(7)
+    ]
+    assert [g.status_code for g in guesses] == [403] * 5 + [429] * 2  # a wrong key is a 403
+    assert guesses[-1].json()["code"] == "rate_limited"
+
+
+def test_long_polls_over_the_cap_are_answered_at_once(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory(workers=0, max_long_polls=4, max_long_polls_per_client=1)
+    upload = {"file": ("a.jpg", jpeg_bytes())}
+    task_id = pipeline.session.post(
+        pipeline.url("/api/v1/images/resize"), files=upload, data={"width": "8"}, timeout=30
+    ).json()["task_id"]
+    holder = threading.Thread(
+        target=requests.get, args=(pipeline.url(f"/api/v1/status/{task_id}?wait=3"),), kwargs={"timeout": 30}
+    )
+    holder.start()
+    time.sleep(0.5)  # the first long-poll holds this client's one slot
+    started = time.monotonic()
+    second = requests.get(pipeline.url(f"/api/v1/status/{task_id}?wait=3"), timeout=30)
+    answered_in = time.monotonic() - started
+    holder.join()
+    assert second.status_code == 200 and second.json()["status"] == "PENDING"
+    assert answered_in < 1.0
+    # With the slot free again, a long-poll waits as asked.
+    started = time.monotonic()
+    requests.get(pipeline.url(f"/api/v1/status/{task_id}?wait=1"), timeout=30)
+    assert time.monotonic() - started >= 0.9
 
 
 def test_body_over_the_limit_is_refused_before_it_is_read(pipeline_factory: Callable[..., Pipeline]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from producer_api.auth import authenticate, hash_key, new_key, parse_keys
-from producer_api.rate_limit import TokenBuckets
+from producer_api.rate_limit import LongPollSlots, TokenBuckets
 
 
 def test_a_new_key_authenticates_as_its_name() -> None:
@@ -45,3 +45,38 @@ def test_token_bucket_allows_a_burst_then_the_rate() -> None:
     now[0] += 0.5
     assert buckets.take("a") == 0.0
     assert buckets.take("a") > 0
+
+
+def test_idle_buckets_are_dropped_once_refilled() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(rate=1.0, burst=5, clock=lambda: now[0])
+    for n in range(1000):
+        buckets.take(f"client-{n}")
+    assert len(buckets) == 1000
+    now[0] = 31.0  # every bucket has refilled to its burst: as good as none
+    buckets.take("another")
+    assert len(buckets) == 1
+
+
+def test_a_spent_bucket_survives_the_sweep() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(rate=0.01, burst=2, clock=lambda: now[0])
+    buckets.take("busy")
+    buckets.take("busy")
+    now[0] = 31.0
+    buckets.take("other")
+    assert buckets.take("busy") > 0  # still short of tokens: not forgotten
+
+
+def test_long_poll_slots_cap_the_total_and_each_client() -> None:
+    slots = LongPollSlots(total=3, per_client=2)
+    assert slots.acquire("a") and slots.acquire("a")
+    assert not slots.acquire("a")  # a's share
+    assert slots.acquire("b")
+    assert not slots.acquire("c")  # the process's share
+    slots.release("a")
+    assert slots.acquire("c")
+    slots.release("b")
+    slots.release("c")
+    slots.release("a")
+    assert slots.acquire("a") and slots.acquire("a")
