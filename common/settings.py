@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     webhook_backoff_max_seconds: float = 60.0
     # Attempts at once (threads); webhooks waiting for a retry hold no thread.
     webhook_concurrency: int = 8
+    # Attempts at once to any one host, so slow receivers cannot starve the others.
+    webhook_host_concurrency: int = 2
     # Reading pauses while this many webhooks are unsettled.
     webhook_max_pending: int = 10_000
     # Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only.

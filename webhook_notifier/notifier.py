@@ -16,8 +16,10 @@ import itertools
 import logging
 import threading
 import time
+from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from confluent_kafka import KafkaException, Message, TopicPartition
 
@@ -34,6 +36,8 @@ from webhook_notifier.sender import DELIVERED, FAILED, GAVE_UP, Attempt, RetryPo
 
 log = logging.getLogger(__name__)
 COMPONENT = "webhook_notifier"
+# How soon a webhook whose host is at its concurrency cap is looked at again.
+_HOST_BUSY_DELAY = 0.05
 
 
 @dataclass(eq=False)
@@ -46,6 +50,15 @@ class Delivery:
     task_id: str
     body: bytes
     attempts: int = 0
+
+    @property
+    def host(self) -> str:
+        """The receiver: host and port, as one service listens there."""
+        try:
+            parts = urlsplit(self.url)
+            return f"{(parts.hostname or '').lower()}:{parts.port or parts.scheme}"
+        except ValueError:
+            return self.url  # refused by the policy on its attempt; its own share meanwhile
 
     @property
     def coordinates(self) -> tuple[tuple[str, int], int]:
@@ -93,6 +106,8 @@ class WebhookNotifier:
         self._tracker = OffsetTracker()
         self._schedule = _Schedule()
         self._running: dict[Future[Attempt], Delivery] = {}
+        self._per_host: Counter[str] = Counter()
+        self._host_concurrency = max(1, min(self._concurrency, settings.webhook_host_concurrency))
         self._paused = False
 
     # -- reading ------------------------------------------------------------
@@ -129,8 +144,13 @@ class WebhookNotifier:
                 return
             if not self._tracker.is_tracked(*delivery.coordinates):
                 continue  # its partition went to another notifier, which redoes it
+            if self._per_host[delivery.host] >= self._host_concurrency:
+                # A slow receiver holds its own share of the threads, not everyone's: wait, uncounted.
+                self._schedule.add(now + _HOST_BUSY_DELAY, delivery)
+                continue
             future = self._pool.submit(self.sender.attempt, delivery.url, delivery.event_id, delivery.body)
             self._running[future] = delivery
+            self._per_host[delivery.host] += 1
 
     def _finish(self, delivery: Delivery, attempt: Attempt) -> None:
         if not self._tracker.is_tracked(*delivery.coordinates):
@@ -157,7 +177,11 @@ class WebhookNotifier:
             return
         done, _ = wait(list(self._running), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
-            self._finish(self._running.pop(future), future.result())
+            delivery = self._running.pop(future)
+            self._per_host[delivery.host] -= 1
+            if not self._per_host[delivery.host]:
+                del self._per_host[delivery.host]
+            self._finish(delivery, future.result())
 
     def _store_offsets(self) -> None:
         for (topic, partition), offset in self._tracker.committable().items():

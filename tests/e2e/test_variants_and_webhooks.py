@@ -87,12 +87,13 @@ class Receiver:
 def receiver_factory() -> Iterator[Callable[..., Receiver]]:
     servers: list[ThreadingHTTPServer] = []
 
-    def start(answers: list[int] | None = None) -> Receiver:
+    def start(answers: list[int] | None = None, delay: float = 0.0) -> Receiver:
         state = Receiver(answers=answers or [])
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server hook name
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay)
                 with state.arrived:
                     status = state.answers[len(state.calls)] if len(state.calls) < len(state.answers) else 200
                     state.calls.append((time.monotonic(), dict(self.headers), body))
@@ -251,6 +252,23 @@ def test_a_failing_receiver_does_not_hold_up_other_webhooks(
     # The other receiver's webhooks all arrived while the failing one is still in its backoff
     # (2, 4, 8, 16 s): retries wait in a schedule, not in front of the queue.
     assert len(down.calls) < 5, [t - down.calls[0][0] for t, _, _ in down.calls]
+
+
+def test_a_slow_receiver_holds_only_its_own_share_of_the_attempts(
+    pipeline_factory: Callable[..., Pipeline], receiver_factory: Callable[..., Receiver]
+) -> None:
+    settings = {**WEBHOOKS, "webhook_timeout_seconds": 10.0, "webhook_concurrency": 2, "webhook_host_concurrency": 1}
+    pipeline = pipeline_factory(notifier=True, webhook_allow_private=True, **settings)
+    slow = receiver_factory(delay=4.0)
+    fast = receiver_factory()
+    for _ in range(3):
+        assert pipeline.submit(jpeg_bytes(60, 60), width=10, callback_url=slow.url).status_code == 202
+    slow.wait_for(1)
+    for _ in range(3):
+        assert pipeline.submit(jpeg_bytes(60, 60), width=10, callback_url=fast.url).status_code == 202
+    fast.wait_for(3, timeout=30)
+    # Both attempt threads could have been the slow receiver's; the cap left one to the others.
+    assert len(slow.calls) == 1
 
 
 def test_an_unsettled_webhook_survives_a_notifier_restart(
