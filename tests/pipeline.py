@@ -46,6 +46,7 @@ class Pipeline:
     servers: list[BaseWSGIServer] = field(default_factory=list)
     closers: list[Callable[[], None]] = field(default_factory=list)
     apps: list[Flask] = field(default_factory=list)
+    workers: list[ResizeWorker] = field(default_factory=list)
     session: requests.Session = field(default_factory=requests.Session)
 
     def url(self, path: str) -> str:
@@ -104,6 +105,7 @@ class Pipeline:
 
     def start_worker(self) -> None:
         worker = ResizeWorker(self.settings)
+        self.workers.append(worker)
         self._spawn(lambda: worker.run(self.stop), "worker")
 
     def start_notifier(self) -> None:
