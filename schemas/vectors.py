@@ -156,9 +156,14 @@ def vector(name: str, schema: dict[str, Any], version: str) -> dict[str, Any]:
 def schema_versions() -> dict[str, Path]:
     """Every kept version's schema folder; the current schemas too, under 'current', while unreleased."""
     versions = {p.name: p for p in sorted(HISTORY_DIR.iterdir()) if p.is_dir()}
-    if not any(load_schemas(folder) == load_schemas(SCHEMA_DIR) for folder in versions.values()):
+    if not any(_fingerprints(folder) == _fingerprints(SCHEMA_DIR) for folder in versions.values()):
         versions["current"] = SCHEMA_DIR
     return versions
+
+
+def _fingerprints(folder: Path) -> dict[str, bytes]:
+    """What identifies a version on the wire (doc strings are not part of it)."""
+    return {name: schema_fingerprint(schema) for name, schema in load_schemas(folder).items()}
 
 
 def vectors() -> dict[str, dict[str, Any]]:

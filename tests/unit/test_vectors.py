@@ -9,7 +9,7 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from schemas.codec import HEADER_SIZE, MARKER, default_codec
+from schemas.codec import HEADER_SIZE, MARKER, SCHEMA_DIR, default_codec, load_schemas, schema_fingerprint
 from schemas.vectors import VECTORS_DIR, vectors
 
 FILES = sorted(VECTORS_DIR.glob("*.json"))
@@ -57,3 +57,12 @@ def test_a_vector_follows_the_documented_rules(file: Path) -> None:
     event = default_codec().decode(encoded)
     assert type(event).__name__ == vector["event"]
     assert event.task_id == vector["values"]["task_id"]
+
+
+def test_the_fingerprint_table_in_the_docs_is_the_current_schemas() -> None:
+    table = (Path(__file__).resolve().parents[2] / "docs" / "EVENTS.md").read_text()
+    for name, schema in load_schemas(SCHEMA_DIR).items():
+        wire = schema_fingerprint(schema)
+        signed = int.from_bytes(wire, "little", signed=True)
+        row = f"| `{name.rsplit('.', 1)[-1]}` (current) | {signed} | `{wire.hex(' ')}` |"
+        assert row in table, row
