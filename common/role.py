@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import argparse
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from common import metrics
 from common.kafka import check_topics
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
 
+_SETTINGS_HELP = """settings come from the environment, by upper-case name, for example:
+  KAFKA_BOOTSTRAP_SERVERS (127.0.0.1:9092)  S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET (images)
+  METRICS_PORT (0: no metrics)  LOG_LEVEL (INFO)  LOG_FORMAT (text|json)
+every setting, with its default: README, "Running the roles yourself", and common/settings.py"""
 
-def run_role(run: Callable[[Settings, threading.Event], None]) -> None:
-    """Set the process up from the environment, then `run(settings, stop)` until SIGTERM or SIGINT."""
-    settings = load_settings()
+
+def role_arguments(prog: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The role's command line: --help and --metrics-port, answered without touching the network."""
+    parser = argparse.ArgumentParser(
+        prog=prog, description=description, epilog=_SETTINGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: none)")
+    return parser.parse_args(argv)
+
+
+def run_role(
+    run: Callable[[Settings, threading.Event], None],
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+) -> None:
+    """Read the command line, set the process up from the environment, then `run(settings, stop)` until SIGTERM."""
+    args = role_arguments(prog, description, argv)
+    overrides = {} if args.metrics_port is None else {"metrics_port": args.metrics_port}
+    settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     metrics.serve(settings.metrics_port, settings.metrics_host)
     stop = threading.Event()

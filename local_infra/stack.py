@@ -149,3 +149,12 @@ def provide(
             )
         else:
             yield dataclasses.replace(s3, kafka_bootstrap_servers=kafka)
+
+
+if __name__ == "__main__":
+    # `python -m local_infra.stack`: only Kafka and S3, as `imgresize-stack --infra-only`.
+    import sys
+
+    from local_infra.up import main
+
+    main(["--infra-only", *sys.argv[1:]])

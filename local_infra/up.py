@@ -141,15 +141,29 @@ class ServerWatch:
 
 
 METRICS_BASE_PORT = 9200
-NOTIFIER_METRICS_PORT = 9299
+# The notifier's metrics port, as an offset from the base (the workers take base+1 onwards).
+NOTIFIER_METRICS_OFFSET = 99
 # Webhooks are signed with this unless WEBHOOK_SECRET is set: fine on loopback, never in production.
 LOCAL_WEBHOOK_SECRET = "imgresize-local-webhook-secret"
 
 
 def roles(
-    env: dict[str, str], workers: int, api_port: int, api_processes: int, run_dir: Path, access_log: bool = False
+    env: dict[str, str],
+    workers: int,
+    api_port: int,
+    api_processes: int,
+    run_dir: Path,
+    access_log: bool = False,
+    metrics_base_port: int = METRICS_BASE_PORT,
 ) -> list[Role]:
-    """The API (granian), the projector, the workers and the webhook notifier, each with its own metrics."""
+    """The API (granian), the projector, the workers and the webhook notifier, each with its own metrics.
+
+    Metrics ports: the projector on the base port, worker i on base+i, the notifier on base+99; base 0: none.
+    """
+
+    def metrics_port(offset: int) -> str:
+        return str(metrics_base_port + offset if metrics_base_port else 0)
+
     bin_dir = Path(sys.executable).parent
     # The API may run several processes: their metrics meet in one directory.
     prometheus_dir = run_dir / "prometheus"
@@ -181,20 +195,18 @@ def roles(
         ],
         api_env,
     )
-    projector = Role(
-        "projector", [str(bin_dir / "status-projector"), "run"], {**env, "METRICS_PORT": str(METRICS_BASE_PORT)}
-    )
+    projector = Role("projector", [str(bin_dir / "status-projector"), "run"], {**env, "METRICS_PORT": metrics_port(0)})
     resize_workers = [
         Role(
             f"worker-{i + 1}",
             [str(bin_dir / "resize-worker")],
             # A stable id per slot: with exactly_once, a restarted slot fences its predecessor.
-            {**env, "METRICS_PORT": str(METRICS_BASE_PORT + 1 + i), "WORKER_ID": f"{socket.gethostname()}-{i + 1}"},
+            {**env, "METRICS_PORT": metrics_port(1 + i), "WORKER_ID": f"{socket.gethostname()}-{i + 1}"},
         )
         for i in range(workers)
     ]
     notifier = Role(
-        "webhooks", [str(bin_dir / "webhook-notifier")], {**env, "METRICS_PORT": str(NOTIFIER_METRICS_PORT)}
+        "webhooks", [str(bin_dir / "webhook-notifier")], {**env, "METRICS_PORT": metrics_port(NOTIFIER_METRICS_OFFSET)}
     )
     return [projector, *resize_workers, notifier, api]
 
@@ -209,6 +221,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--s3-port", type=int, default=8333)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "stack")
     parser.add_argument("--access-log", action="store_true", help="log every API request (costs ~0.3 ms CPU each)")
+    parser.add_argument(
+        "--metrics-base-port",
+        type=int,
+        default=METRICS_BASE_PORT,
+        help="projector metrics here, worker i at +i, the notifier at +99 (0: no metrics ports)",
+    )
+    parser.add_argument(
+        "--infra-only", action="store_true", help="start only Kafka and S3, print how to reach them, and wait"
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -231,15 +252,31 @@ def main(argv: list[str] | None = None) -> None:
             "stack",
             f"Kafka {infra.kafka_bootstrap_servers}, S3 http://{infra.s3_endpoint} (bucket {settings.s3_bucket})",
         )
-        running = roles(env, args.workers, args.api_port, args.api_processes, args.run_dir, args.access_log)
-        for role in running:
-            role.start()
-        say(
-            "stack",
-            f"API on http://127.0.0.1:{args.api_port} (docs /docs, metrics /metrics); projector metrics on "
-            f":{METRICS_BASE_PORT}, workers on :{METRICS_BASE_PORT + 1}.., webhooks on :{NOTIFIER_METRICS_PORT}"
-            " - Ctrl-C stops everything",
-        )
+        if args.infra_only:
+            running = []
+            for name, value in infra.as_env().items():
+                say("stack", f"export {name}={value}")
+            say("stack", "Kafka and S3 only (topics and bucket made) - Ctrl-C stops them")
+        else:
+            running = roles(
+                env,
+                args.workers,
+                args.api_port,
+                args.api_processes,
+                args.run_dir,
+                args.access_log,
+                args.metrics_base_port,
+            )
+            for role in running:
+                role.start()
+            base = args.metrics_base_port
+            ports = (
+                f"projector metrics on :{base}, workers on :{base + 1}.., webhooks on :{base + NOTIFIER_METRICS_OFFSET}"
+                if base
+                else "no metrics ports"
+            )
+            say("stack", f"API on http://127.0.0.1:{args.api_port} (docs /docs, metrics /metrics); {ports}")
+            say("stack", "Ctrl-C stops everything")
         servers = [ServerWatch(server) for server in infra.local_servers]
         try:
             while not stop.wait(0.5):

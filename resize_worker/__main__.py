@@ -7,7 +7,7 @@ from resize_worker.worker import ResizeWorker
 
 
 def main() -> None:
-    run_role(lambda settings, stop: ResizeWorker(settings).run(stop))
+    run_role(lambda settings, stop: ResizeWorker(settings).run(stop), "resize-worker", __doc__ or "")
 
 
 if __name__ == "__main__":

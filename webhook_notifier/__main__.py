@@ -7,7 +7,7 @@ from webhook_notifier.notifier import WebhookNotifier
 
 
 def main() -> None:
-    run_role(lambda settings, stop: WebhookNotifier(settings).run(stop))
+    run_role(lambda settings, stop: WebhookNotifier(settings).run(stop), "webhook-notifier", __doc__ or "")
 
 
 if __name__ == "__main__":
