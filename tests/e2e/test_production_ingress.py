@@ -85,12 +85,11 @@ def test_a_client_polling_8_jobs_every_10_ms_is_not_throttled_by_default(
         for _ in range(8)
     ]
     codes: list[int] = []
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
+    for _ in range(300):  # 2,400 reads, one round every 10 ms at most: past the burst at full speed
         started = time.monotonic()
         codes += [pipeline.session.get(pipeline.url(f"/api/v1/status/{t}"), timeout=30).status_code for t in tasks]
         time.sleep(max(0.0, 0.01 - (time.monotonic() - started)))
-    assert len(codes) >= 8 * 50 and set(codes) == {200}
+    assert set(codes) == {200}
 
 
 def test_guessing_keys_is_rate_limited(pipeline_factory: Callable[..., Pipeline]) -> None:
