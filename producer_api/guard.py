@@ -24,6 +24,9 @@ OPEN_ENDPOINTS = {
 }
 
 
+_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+
+
 def install_guard(app: Flask) -> None:
     settings = app.extensions["ingress"].settings
     keys = parse_keys(settings.api_keys)
@@ -56,8 +59,10 @@ def install_guard(app: Flask) -> None:
 
     @app.after_request
     def _measure(response: Response) -> Response:
+        # Fixed label sets: a client inventing paths or methods must not create series.
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.HTTP_REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in _METHODS else "other"
+        metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
         if "started" in g:
             metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - g.started)
         return response

@@ -42,4 +42,6 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         return False
-    return hmac.compare_digest(parts.get("v1", ""), _digest(secret, timestamp, body))
+    # As bytes: compare_digest refuses str with characters outside ASCII, and a header may hold any.
+    presented = parts.get("v1", "").encode("utf-8", "replace")
+    return hmac.compare_digest(presented, _digest(secret, timestamp, body).encode())

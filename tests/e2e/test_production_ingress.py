@@ -269,3 +269,15 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     summary = "\n".join(run.stdout.splitlines()[-25:])
     print(f"\n[schemathesis]\n{summary}")
     assert run.returncode == 0, run.stdout[-5000:]
+
+
+def test_invented_methods_and_paths_do_not_create_metrics_series(pipeline: Pipeline) -> None:
+    def series() -> int:
+        text = requests.get(pipeline.url("/metrics"), timeout=30).text
+        return sum(1 for line in text.splitlines() if line.startswith("imgresize_http_requests_total{"))
+
+    before = series()
+    for n in range(300):
+        requests.request(f"M{n}X", pipeline.url(f"/no/such/path/{n}"), timeout=30)
+    # At most a handful of new series (unmatched route, "other" method, the statuses it answered).
+    assert series() - before <= 4

@@ -98,6 +98,9 @@ def test_signature_verifies_only_the_signed_body_with_the_secret_in_time() -> No
     assert not verify("s3cret", body, header, now=1_700_000_000 + 301)
     assert not verify("s3cret", body, header.replace("t=1700000000", "t=1700000100"), now=1_700_000_100)
     assert not verify("s3cret", body, "garbage", now=1_700_000_100)
+    # Any malformed header is a False, never an exception.
+    for malformed in ("t=1700000000,v1=ünïcödé", "t=1700000000,v1=", "t=x,v1=00", ",,,=", "t=1700000000"):
+        assert not verify("s3cret", body, malformed, now=1_700_000_100)
 
 
 IMAGE = StoredImage("images", "results/t/thumb", "image/webp", 100, 80, 1234, "e1")
@@ -147,3 +150,26 @@ def test_only_final_outcomes_with_a_callback_are_announced() -> None:
 def test_backoff_doubles_up_to_its_cap() -> None:
     retry = RetryPolicy(max_attempts=6, backoff_seconds=0.5, backoff_max_seconds=3.0)
     assert [retry.delay(n) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::127.0.0.1",  # IPv4-compatible
+        "::ffff:0:127.0.0.1",  # IPv4-translated (SIIT)
+        "64:ff9b::10.0.0.5",  # NAT64, well-known prefix
+        "64:ff9b:1::a9fe:a9fe",  # NAT64, local-use prefix: 169.254.169.254
+        "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+        "2001:0:4136:e378:8000:63bf:3f57:fdf2",  # Teredo, client 192.168.2.13
+        "fec0::1",  # site-local
+        "::ffff:10.1.2.3",  # IPv4-mapped
+    ],
+)
+def test_ipv6_forms_of_private_ipv4_and_reserved_ranges_are_refused(address: str) -> None:
+    with pytest.raises(CallbackRefused, match="non-public"):
+        check(f"http://[{address}]/hook", CallbackPolicy(), fake_resolve)
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::5db8:d822", "::ffff:93.184.216.34", "2002:5db8:d822::"])
+def test_ipv6_forms_of_public_ipv4_are_judged_by_the_ipv4_rules(address: str) -> None:
+    assert check(f"http://[{address}]/hook", CallbackPolicy(), fake_resolve).addresses == (address,)
