@@ -96,7 +96,11 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ViewError)
     def _unavailable(e: ImageServiceError) -> Response:
         app.logger.warning("dependency unavailable: %s", e)
-        return error_response(503, e.code, "service temporarily unavailable, retry later", retry_after=2)
+        message = "service temporarily unavailable, retry later"
+        if isinstance(e, BrokerUnavailable) and request.method == "POST":
+            # An unacknowledged write may still have been kept by the broker.
+            message += " with the same Idempotency-Key: the request may have been recorded"
+        return error_response(503, e.code, message, retry_after=2)
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> Response:
