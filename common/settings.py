@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     rate_limit_burst: int = 100
     read_rate_limit_per_second: float = 1000.0
     read_rate_limit_burst: int = 2000
+    # Key of the HMAC that turns (API key, Idempotency-Key) into a task id; set it in production
+    # (the same on every API replica), or ids of idempotent requests can be computed offline.
+    idempotency_secret: str = ""
     # Failed authentications per client address before 429s instead of 401s.
     auth_failure_rate_per_second: float = 1.0
     auth_failure_burst: int = 20

@@ -51,9 +51,11 @@ def install_guard(app: Flask) -> None:
             if wait > 0:
                 raise limited(wait)
             raise ApiError(verdict.status, verdict.code, verdict.message)
-        g.client = verdict.client or f"addr:{request.remote_addr}"
+        # The key's name (None without one) owns tasks; budgets fall back to the address.
+        g.client = verdict.client
+        g.identity = verdict.client or f"addr:{request.remote_addr}"
         budget = submissions if request.method == "POST" else reads
-        wait = budget.take(g.client)
+        wait = budget.take(g.identity)
         if wait > 0:
             raise limited(wait)
 

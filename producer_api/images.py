@@ -40,7 +40,8 @@ def submit_resize() -> tuple[Response, int]:
     if len(idempotency_key) > 255:
         raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key is at most 255 characters")
     client = g.get("client") or "anonymous"
-    task_id, created = service.submit(order, data, info, (client, idempotency_key) if idempotency_key else None)
+    idempotency = (client, idempotency_key) if idempotency_key else None
+    task_id, created = service.submit(order, data, info, idempotency, owner=g.get("client"))
     if created:
         metrics.UPLOAD_BYTES.observe(len(data))
         current_app.logger.info("accepted", extra={"task_id": task_id})

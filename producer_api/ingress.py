@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -27,6 +28,21 @@ log = logging.getLogger(__name__)
 
 
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("5b6f0c1e-7a42-4c0b-9d1e-0f6f3a1d2c77")
+
+
+def idempotent_task_id(secret: str, client: str, key: str) -> str:
+    """The task id of (client, Idempotency-Key): the same on every API replica, unguessable without the secret.
+
+    HMAC-SHA256 under IDEMPOTENCY_SECRET, as a version-4-shaped UUID. Without a
+    secret (local use) it is a uuid5 anyone can compute from the key's name.
+    """
+    material = f"{client}\n{key}"
+    if not secret:
+        return str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, material))
+    digest = hmac.new(secret.encode(), material.encode(), hashlib.sha256).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
 _FINGERPRINT = "request-sha256"
 
 
@@ -81,13 +97,19 @@ class Ingress:
         self._broker_down.clear()
 
     def submit(
-        self, order: ResizeOrder, data: bytes, info: ImageInfo, idempotency: tuple[str, str] | None = None
+        self,
+        order: ResizeOrder,
+        data: bytes,
+        info: ImageInfo,
+        idempotency: tuple[str, str] | None = None,
+        owner: str | None = None,
     ) -> tuple[str, bool]:
         """Store the original and emit ResizeRequested, acknowledged by Kafka. Returns (task id, created).
 
         With `idempotency` = (client, key) the task id is derived from them, so a
         retried request names the same task; if that task is already accepted
-        with the same body, nothing is stored or emitted again.
+        with the same body, nothing is stored or emitted again. `owner`: the API
+        key's name, the only one that may read the task.
         """
         self._require_broker()
         metadata = None
@@ -96,7 +118,7 @@ class Ingress:
         else:
             # Only a retried request needs telling apart from another body: hash just then.
             fingerprint = body_fingerprint(order, data)
-            task_id = str(uuid.uuid5(_IDEMPOTENCY_NAMESPACE, "\n".join(idempotency)))
+            task_id = idempotent_task_id(self.settings.idempotency_secret, *idempotency)
             if self._already_accepted(task_id, fingerprint):
                 return task_id, False
             metadata = {_FINGERPRINT: fingerprint}
@@ -116,6 +138,7 @@ class Ingress:
             upscale=order.upscale,
             variants=tuple(_variant_spec(v) for v in order.variants),
             callback_url=order.callback_url,
+            owner=owner,
         )
         try:
             produce_and_wait(

@@ -29,9 +29,13 @@ def canonical_task_id(raw: str) -> str:
 
 
 def task_or_404(raw_id: str) -> TaskRow:
+    """The task, if it exists and the caller may see it: a task created with a key is that key's alone.
+
+    Another key gets the same 404 as for a task that does not exist: no oracle.
+    """
     task_id = canonical_task_id(raw_id)
     row = ingress().find_task(task_id)
-    if row is None:
+    if row is None or (row.owner is not None and row.owner != g.get("client")):
         raise ApiError(404, "not_found", f"no task {task_id}")
     return row
 
@@ -52,7 +56,7 @@ def _wait_seconds(raw: str | None, maximum: float) -> float:
 def long_poll(wait: float) -> Iterator[float]:
     """The wait this request may have: the one asked for while a slot is free, else 0 (answer at once)."""
     slots: LongPollSlots = current_app.extensions["long_polls"]
-    client = g.get("client") or f"addr:{request.remote_addr}"
+    client = g.get("identity") or f"addr:{request.remote_addr}"
     if wait <= 0 or not slots.acquire(client):
         yield 0.0
         return

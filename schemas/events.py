@@ -107,6 +107,8 @@ class ResizeRequested(Event):
     upscale: bool | None = None
     variants: tuple[VariantSpec, ...] = ()
     callback_url: str | None = None
+    # Since v4: the name of the API key that created the task (None: no key).
+    owner: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

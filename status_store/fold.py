@@ -62,6 +62,8 @@ class TaskRow:
     error_message: str | None = None
     # JSON list of the stored variants (name, key, content_type, width, height, size_bytes, etag).
     variant_results: str | None = None
+    # The API key (its name) that created the task; None: readable by any caller.
+    owner: str | None = None
 
 
 # Rank within an attempt; terminal events outrank any non-terminal one.
@@ -221,6 +223,7 @@ def _(event: ResizeRequested, row: TaskRow) -> TaskRow:
         source_bucket=event.source.bucket,
         source_key=event.source.key,
         variants=_requested_variants(event),
+        owner=event.owner,
     )
 
 

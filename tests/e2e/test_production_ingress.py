@@ -281,3 +281,55 @@ def test_invented_methods_and_paths_do_not_create_metrics_series(pipeline: Pipel
         requests.request(f"M{n}X", pipeline.url(f"/no/such/path/{n}"), timeout=30)
     # At most a handful of new series (unmatched route, "other" method, the statuses it answered).
     assert series() - before <= 4
+
+
+def test_a_key_reads_only_its_own_tasks(pipeline_factory: Callable[..., Pipeline]) -> None:
+    alice, alice_entry = new_key("alice")
+    bob, bob_entry = new_key("bob")
+    pipeline = pipeline_factory(api_keys=f"{alice_entry},{bob_entry}", auth_required=True)
+    created = requests.post(
+        pipeline.url("/api/v1/images/resize"),
+        files={"file": ("a.jpg", jpeg_bytes(80, 60))},
+        data={"sizes": "40x30,20x"},
+        headers={"X-API-Key": alice},
+        timeout=30,
+    )
+    assert created.status_code == 202, created.text
+    task_id = created.json()["task_id"]
+    as_alice = {"X-API-Key": alice}
+    deadline = time.monotonic() + 60
+    while requests.get(pipeline.url(f"/api/v1/status/{task_id}"), headers=as_alice, timeout=30).json()[
+        "status"
+    ] not in {"SUCCESS", "FAILURE"}:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    routes = [
+        f"/api/v1/status/{task_id}",
+        f"/api/v1/images/result/{task_id}",
+        f"/api/v1/images/result/{task_id}?redirect=1",
+        f"/api/v1/images/result/{task_id}/40x30",
+    ]
+    for route in routes:
+        mine = requests.get(pipeline.url(route), headers=as_alice, timeout=30, allow_redirects=False)
+        assert mine.status_code in {200, 302}, (route, mine.text)
+        theirs = requests.get(pipeline.url(route), headers={"X-API-Key": bob}, timeout=30, allow_redirects=False)
+        # The same answer as for a task that does not exist: no oracle.
+        assert theirs.status_code == 404 and theirs.json()["code"] == "not_found", (route, theirs.text)
+
+
+def test_idempotent_task_ids_need_the_server_secret(pipeline_factory: Callable[..., Pipeline]) -> None:
+    from producer_api.ingress import idempotent_task_id
+
+    key, entry = new_key("carol")
+    pipeline = pipeline_factory(api_keys=entry, auth_required=True, idempotency_secret="s" * 32)
+    answer = requests.post(
+        pipeline.url("/api/v1/images/resize"),
+        files={"file": ("a.jpg", jpeg_bytes(40, 30))},
+        data={"width": "10"},
+        headers={"X-API-Key": key, "Idempotency-Key": "order-17"},
+        timeout=30,
+    )
+    task_id = answer.json()["task_id"]
+    # What an attacker can compute without the secret is not the id.
+    assert task_id != idempotent_task_id("", "carol", "order-17")
+    assert task_id == idempotent_task_id("s" * 32, "carol", "order-17")
