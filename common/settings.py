@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     # either fails with resource_limit and the worker goes on. 0 MiB: no memory limit.
     resize_memory_limit_mb: int = 1536
     resize_time_limit_seconds: float = 60.0
+    # Where originals may be read from, as bucket/prefix entries (comma-separated). Empty: the
+    # service's bucket under incoming/ (for producers writing straight to Kafka) and originals/<task id>
+    # (the API's uploads; a request may name only its own).
+    allowed_sources: str = ""
     # Output pixels over all of a task's variants and frames, checked before decoding.
     max_output_pixels: int = 100_000_000
 

@@ -88,20 +88,40 @@ def task_result(task_id: str) -> WerkzeugResponse:
     """The result; for a request with variants, its first variant."""
     row = _finished(task_id)
     assert row.result_key is not None
-    return _serve(
-        _Stored(row.result_key, str(row.result_content_type), int(row.result_size or 0), str(row.result_etag))
-    )
+    stored = _Stored(row.result_key, str(row.result_content_type), int(row.result_size or 0), str(row.result_etag))
+    return _serve(_recorded(row, stored))
 
 
 @bp.get("/result/<task_id>/<variant>")
 def variant_result(task_id: str, variant: str) -> WerkzeugResponse:
     """One named variant's result."""
-    stored = variant_results(_finished(task_id))
+    row = _finished(task_id)
+    stored = variant_results(row)
     for v in stored:
         if v["name"] == variant:
-            return _serve(_Stored(v["key"], v["content_type"], v["size_bytes"], v["etag"]))
+            return _serve(_recorded(row, _Stored(v["key"], v["content_type"], v["size_bytes"], v["etag"])))
     names = ", ".join(v["name"] for v in stored) or "none"
     raise ApiError(404, "unknown_variant", f"task has no variant {variant!r} (variants: {names})")
+
+
+# The only types served as results: images the engine writes. Anything else in an outcome event
+# (produced straight to Kafka) is not served: this origin is where the web page keeps API keys.
+RESULT_CONTENT_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif", "image/avif"}
+
+
+def _recorded(row: TaskRow, stored: _Stored) -> _Stored:
+    """The result if it is what the workers write for this task: its own key under results/, an image type."""
+    own = stored.key == f"results/{row.task_id}" or stored.key.startswith(f"results/{row.task_id}/")
+    if not own or row.result_bucket != ingress().store.bucket or stored.content_type not in RESULT_CONTENT_TYPES:
+        current_app.logger.warning(
+            "outcome names a result the service does not serve: %s/%s (%s)",
+            row.result_bucket,
+            stored.key,
+            stored.content_type,
+            extra={"task_id": row.task_id},
+        )
+        raise _missing()
+    return stored
 
 
 # Results up to this size are read whole; larger ones are streamed in chunks.
@@ -144,4 +164,7 @@ def _serve(stored: _Stored) -> WerkzeugResponse:
     response.headers["ETag"] = etag
     # Results never change for a task id (replays rewrite identical bytes).
     response.headers["Cache-Control"] = "private, max-age=3600"
+    # An image, never a document: no sniffing, no scripts, nothing loaded from it.
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response

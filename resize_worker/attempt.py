@@ -11,7 +11,7 @@ from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
 from common.store import ObjectStore
 from resize_worker.engine import ResizedImage, Target
-from resize_worker.errors import InvalidRequest, ResizeError
+from resize_worker.errors import InvalidRequest, ResizeError, SourceNotAllowed
 from resize_worker.isolation import IsolatedResizer
 from schemas.events import (
     Event,
@@ -49,6 +49,28 @@ def outputs_of(request: ResizeRequested, max_variants: int) -> list[tuple[str | 
     return [(v.name, _target(v)) for v in request.variants]
 
 
+def source_problem(request: ResizeRequested, settings: Settings) -> str | None:
+    """Why the workers may not read the request's original, or None if they may.
+
+    Kafka is a trust boundary too: an event produced straight to the topic must
+    not make a worker read a private bucket or another task's upload.
+    """
+    bucket, key = request.source.bucket, request.source.key
+    if ".." in key.split("/"):
+        return "the source key may not contain '..'"
+    if bucket == settings.s3_bucket and key.startswith("originals/"):
+        # The API's uploads: each request may read its own and nobody else's.
+        return None if key == f"originals/{request.task_id}" else "originals/ holds the API's uploads, one per task"
+    entries = [e.strip() for e in settings.allowed_sources.split(",") if e.strip()] or [
+        f"{settings.s3_bucket}/incoming/"
+    ]
+    for entry in entries:
+        allowed_bucket, _, prefix = entry.partition("/")
+        if bucket == allowed_bucket and key.startswith(prefix):
+            return None
+    return f"{bucket}/{key} is outside the allowed sources ({', '.join(entries)})"
+
+
 def _stored(bucket: str, key: str, image: ResizedImage, etag: str) -> StoredImage:
     return StoredImage(
         bucket=bucket,
@@ -81,6 +103,9 @@ class Attempts:
     def _succeed(self, request: ResizeRequested, attempt: int) -> ResizeCompleted:
         started = time.monotonic()
         metrics.QUEUE_WAIT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
+        problem = source_problem(request, self.settings)
+        if problem:
+            raise SourceNotAllowed(problem)
         with metrics.DOWNLOAD_SECONDS.time():
             original = self._store(request.source.bucket).get(request.source.key)
         named = outputs_of(request, self.settings.max_variants)

@@ -29,6 +29,12 @@ class InvalidRequest(ResizeError):
     code = "invalid_request"
 
 
+class SourceNotAllowed(ResizeError):
+    """The request names an object outside the places the workers may read."""
+
+    code = "source_not_allowed"
+
+
 class SourceMissing(ResizeError):
     code = "source_missing"
 

@@ -59,7 +59,7 @@ def test_a_java_producer_gets_its_image_resized(
 ) -> None:
     pipeline = pipeline_factory()
     settings = pipeline.settings
-    key = "originals/from-java.jpg"
+    key = "incoming/from-java.jpg"
     ObjectStore(settings).put(key, jpeg_bytes(320, 240), "image/jpeg")
     done = subprocess.run(
         [*java_program, "request", str(ROOT / "schemas"), settings.kafka_bootstrap_servers]
