@@ -11,6 +11,7 @@ COPY status_store status_store
 COPY webhook_notifier webhook_notifier
 COPY ops ops
 COPY local_infra local_infra
+COPY bench bench
 RUN pip install .
 RUN useradd --system --uid 10001 app && mkdir -p /var/lib/imgresize && chown app /var/lib/imgresize
 USER app

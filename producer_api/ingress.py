@@ -214,17 +214,20 @@ class Ingress:
 
     def readiness(self) -> dict[str, str]:
         """Each dependency's state: "ok" or why not. Ready when all are "ok"."""
+        # Open to anyone: states only; the reasons (hosts, ports, exception text) go to the log.
         checks: dict[str, str] = {}
         try:
             self.producer.list_topics(self.settings.requests_topic, timeout=1.0)
             checks["kafka"] = "ok"
         except KafkaException as e:
-            checks["kafka"] = f"unreachable: {e.args[0].str() if e.args else e}"
+            log.warning("readiness: Kafka unreachable: %s", e.args[0].str() if e.args else e)
+            checks["kafka"] = "unreachable"
         try:
             self.store.ensure_bucket()
             checks["store"] = "ok"
         except ImageServiceError as e:
-            checks["store"] = f"unreachable: {e}"
+            log.warning("readiness: store unreachable: %s", e)
+            checks["store"] = "unreachable"
         if checks["kafka"] == "ok":
             try:
                 applied = self.view().offsets()
@@ -232,7 +235,8 @@ class Ingress:
                 bound = self.settings.readiness_max_lag
                 checks["projector"] = "ok" if lag <= bound else f"{lag} requests behind (bound {bound})"
             except ImageServiceError as e:
-                checks["projector"] = f"unknown: {e}"
+                log.warning("readiness: view unreadable: %s", e)
+                checks["projector"] = "unknown"
         else:
             checks["projector"] = "unknown: Kafka unreachable"
         return checks

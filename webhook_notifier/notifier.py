@@ -27,7 +27,7 @@ from common import metrics
 from common.dead_letter import send_to_dead_letter
 from common.kafka import coordinates, make_consumer, make_producer, next_batch
 from common.settings import Settings
-from schemas import Codec, SerializationError, default_codec, producer_name
+from schemas import Codec, SerializationError, default_codec
 from schemas.events import ResizeCompleted, ResizeFailed
 from webhook_notifier.payload import encode, payload_of, wants_webhook
 from webhook_notifier.policy import CallbackPolicy
@@ -96,7 +96,7 @@ class WebhookNotifier:
             settings.webhook_secret,
             CallbackPolicy.from_settings(settings),
             settings.webhook_timeout_seconds,
-            user_agent=f"imgresize-webhooks ({producer_name(COMPONENT)})",
+            user_agent="imgresize-webhooks",
             concurrency=max(1, settings.webhook_concurrency),
         )
         self._consumer = make_consumer(settings, settings.webhook_group, COMPONENT)

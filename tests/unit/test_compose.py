@@ -49,3 +49,16 @@ def test_app_services_share_one_configuration() -> None:
     assert all({k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"} == shared for env in envs)
     assert shared["AUTH_REQUIRED"] == "true"
     assert envs[0]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_the_image_holds_every_package_the_project_installs() -> None:
+    """The Dockerfile COPYs each top-level package pyproject names: a missing one fails only at import."""
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.removesuffix("*") for p in include}
+    copied = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words[:1] == ["COPY"] and len(words) == 3 and words[1] == words[2]:
+            copied.add(words[1])
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
+    assert all((ROOT / package / "__init__.py").exists() for package in packages)
