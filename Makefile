@@ -4,6 +4,7 @@
 # .cache/ by Go on first use, or comes from PyPI (SeaweedFS) where Go is missing.
 
 PYTHON ?= python3
+BROKERS ?= 1
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -30,9 +31,9 @@ browser:
 	echo "make test: installing Debian's chromium package"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
-## Start Kafka, S3, the API on http://127.0.0.1:8080, the workers and the projector.
+## Start Kafka (BROKERS=3: a replicated cluster), S3, the API on http://127.0.0.1:8080, the workers and the projector.
 up: install s3-server
-	$(PY) -m local_infra.up
+	$(PY) -m local_infra.up --brokers $(BROKERS)
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
 test: install lint browser s3-server

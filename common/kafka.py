@@ -80,7 +80,11 @@ def contract_topics(settings: Settings) -> list[str]:
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     """Create the contract's topics if missing; existing ones are left as they are."""
     admin = make_admin(settings)
-    retention = {"retention.ms": str(settings.topic_retention_ms), "cleanup.policy": "delete"}
+    retention = {
+        "retention.ms": str(settings.topic_retention_ms),
+        "cleanup.policy": "delete",
+        "min.insync.replicas": str(settings.topic_min_insync_replicas),
+    }
     wanted = [
         NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor, config=retention)
         for topic in contract_topics(settings)

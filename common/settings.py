@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     retry_topic: str = RETRY_TOPIC
     topic_partitions: int = 6
     topic_replication_factor: int = 1
+    # With 3 replicas, 2: an acks=all write is on two brokers before it is acknowledged.
+    topic_min_insync_replicas: int = 1
     # Requests and results are kept long enough to replay and to rebuild views.
     topic_retention_ms: int = 30 * 24 * 3600 * 1000
 

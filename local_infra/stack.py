@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from local_infra.kafka import KafkaBroker, start_kafka
+from local_infra.kafka_cluster import KafkaCluster, start_kafka_cluster
 from local_infra.process import ManagedProcess
 from local_infra.s3 import start_s3
 
@@ -25,9 +26,11 @@ DEFAULT_SECRET_KEY = "imgresize-local-secret"
 class LocalServer(Protocol):
     """A broker or S3 server started here as a process: what a supervisor needs of it."""
 
-    name: str
     process: ManagedProcess
     ready_seconds: float
+
+    @property
+    def name(self) -> str: ...
 
     def restart(self) -> None: ...
 
@@ -42,14 +45,19 @@ class Infrastructure:
     s3_secret_key: str
     # The servers started here as local processes (none when given or in Docker).
     local_servers: tuple[LocalServer, ...] = field(default=(), compare=False)
+    # Brokers in the cluster started here: 3 makes topics replicated (factor 3, min in-sync 2).
+    brokers: int = 1
 
     def as_env(self) -> dict[str, str]:
-        return {
+        env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap_servers,
             "S3_ENDPOINT": self.s3_endpoint,
             "S3_ACCESS_KEY": self.s3_access_key,
             "S3_SECRET_KEY": self.s3_secret_key,
         }
+        if self.brokers >= 3:
+            env.update(TOPIC_REPLICATION_FACTOR="3", TOPIC_MIN_INSYNC_REPLICAS="2")
+        return env
 
 
 def docker_available() -> bool:
@@ -92,11 +100,22 @@ def _report(name: str, address: str, seconds: float) -> None:
 
 
 def _kafka(
-    stack: contextlib.ExitStack, run_dir: Path, cache_dir: Path, env: Mapping[str, str], port: int | None
-) -> str | KafkaBroker:
+    stack: contextlib.ExitStack,
+    run_dir: Path,
+    cache_dir: Path,
+    env: Mapping[str, str],
+    port: int | None,
+    brokers: int = 1,
+) -> str | KafkaBroker | KafkaCluster:
     given = env.get("KAFKA_BOOTSTRAP_SERVERS")
     if given:
         return given
+    if brokers > 1:
+        ports = [port + i for i in range(brokers)] if port else None
+        cluster = start_kafka_cluster(run_dir / "kafka-cluster", cache_dir, nodes=brokers, ports=ports)
+        stack.callback(lambda: cluster.stop())  # every node's process of the moment, after any restart
+        _report(f"Kafka ({brokers} brokers)", cluster.bootstrap_servers, cluster.ready_seconds)
+        return cluster
     if docker_available():
         from testcontainers.community.kafka import KafkaContainer
 
@@ -134,16 +153,25 @@ def provide(
     env: Mapping[str, str] | None = None,
     kafka_port: int | None = None,
     s3_port: int | None = None,
+    brokers: int = 1,
 ) -> Iterator[Infrastructure]:
     """Yield running infrastructure; everything started here is stopped on exit.
 
-    Ports default to free ones; a long-lived stack passes fixed ones.
+    Ports default to free ones; a long-lived stack passes fixed ones (a cluster takes
+    `kafka_port` and the ports after it).
     """
     env = os.environ if env is None else env
     with contextlib.ExitStack() as stack:
-        kafka = _kafka(stack, run_dir, cache_dir, env, kafka_port)
+        kafka = _kafka(stack, run_dir, cache_dir, env, kafka_port, brokers)
         s3 = _s3(stack, run_dir, cache_dir, env, s3_port)
-        if isinstance(kafka, KafkaBroker):
+        if isinstance(kafka, KafkaCluster):
+            yield dataclasses.replace(
+                s3,
+                kafka_bootstrap_servers=kafka.bootstrap_servers,
+                local_servers=(*kafka.nodes, *s3.local_servers),
+                brokers=brokers,
+            )
+        elif isinstance(kafka, KafkaBroker):
             yield dataclasses.replace(
                 s3, kafka_bootstrap_servers=kafka.bootstrap_servers, local_servers=(kafka, *s3.local_servers)
             )

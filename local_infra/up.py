@@ -217,7 +217,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-port", type=int, default=8080)
     # On a small machine that also runs Kafka and S3, fewer API processes contend less (docs/PERFORMANCE.md).
     parser.add_argument("--api-processes", type=int, default=max(1, (os.cpu_count() or 2) // 2))
-    parser.add_argument("--kafka-port", type=int, default=9092)
+    parser.add_argument("--kafka-port", type=int, default=9092, help="the first broker's port (a cluster: and after)")
+    parser.add_argument(
+        "--brokers", type=int, default=1, choices=[1, 3], help="Kafka brokers (3: a replicated cluster)"
+    )
     parser.add_argument("--s3-port", type=int, default=8333)
     parser.add_argument("--run-dir", type=Path, default=ROOT / "var" / "stack")
     parser.add_argument("--access-log", action="store_true", help="log every API request (costs ~0.3 ms CPU each)")
@@ -237,7 +240,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
     args.run_dir.mkdir(parents=True, exist_ok=True)
-    with provide(args.run_dir, ROOT / ".cache", kafka_port=args.kafka_port, s3_port=args.s3_port) as infra:
+    with provide(
+        args.run_dir, ROOT / ".cache", kafka_port=args.kafka_port, s3_port=args.s3_port, brokers=args.brokers
+    ) as infra:
         env = {
             **os.environ,
             **infra.as_env(),
