@@ -56,6 +56,8 @@ def _node_properties(node_id: int, data_dir: Path, ports: list[int], controllers
             # A dead node's partitions move within seconds, not the default 18 s of silence.
             "broker.session.timeout.ms=6000",
             "broker.heartbeat.interval.ms=1000",
+            # A follower that stopped fetching leaves the ISR within seconds, so acks=all writes go on.
+            "replica.lag.time.max.ms=6000",
             "metadata.max.idle.interval.ms=5000",
             "",
         ]
