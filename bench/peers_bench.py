@@ -227,10 +227,11 @@ def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> fl
     cores = os.cpu_count() or 1
     stack = start_stack(cores, max(1, cores // 2))
     try:
-        roles = stack.roles()
         long_poll = ProjectClient(stack.base_url, None)
         with requests.Session() as session:
             check_output("this project", long_poll(session, image))
+        # After a first task: each worker's resize child (and the fork server that makes it) now exists.
+        roles = stack.roles()
         print(f"this project: warming up for {args.warmup:.0f} s (the broker's JIT)", flush=True)
         closed_loop("this project", "warm-up", long_poll, image, 8, args.warmup, roles)
         polling = ProjectClient(stack.base_url, 0.1)
