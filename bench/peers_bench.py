@@ -230,10 +230,11 @@ def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> fl
         long_poll = ProjectClient(stack.base_url, None)
         with requests.Session() as session:
             check_output("this project", long_poll(session, image))
-        # After a first task: each worker's resize child (and the fork server that makes it) now exists.
-        roles = stack.roles()
         print(f"this project: warming up for {args.warmup:.0f} s (the broker's JIT)", flush=True)
-        closed_loop("this project", "warm-up", long_poll, image, 8, args.warmup, roles)
+        closed_loop("this project", "warm-up", long_poll, image, 8, args.warmup, stack.roles())
+        # After the warm-up every worker has had tasks: its resize child (and the fork server
+        # that makes it) exists and belongs to its process tree.
+        roles = stack.roles()
         polling = ProjectClient(stack.base_url, 0.1)
         on_result = ProjectClient(stack.base_url, None, result_wait=True)
         kinds = (("long-poll", long_poll), ("poll 100 ms", polling), ("result ?wait", on_result))
