@@ -67,9 +67,7 @@ def test_result_long_poll_answers_the_image_once_the_task_is_done(pipeline: Pipe
 
     # A request whose original is not in the store fails in the worker (source_missing).
     failing = str(uuid.uuid4())
-    request = ResizeRequested(
-        task_id=failing, source=ObjectRef(pipeline.settings.s3_bucket, "incoming/none"), width=10
-    )
+    request = ResizeRequested(task_id=failing, source=ObjectRef(pipeline.settings.s3_bucket, "incoming/none"), width=10)
     producer = make_producer(pipeline.settings, "test")
     produce_and_wait(producer, pipeline.settings.requests_topic, failing, default_codec().encode(request), 10)
     failed = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{failing}?wait=20"), timeout=30)
