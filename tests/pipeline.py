@@ -130,6 +130,37 @@ class Pipeline:
         self.session.close()
 
 
+def submit_until_accepted(
+    base_url: str, image: bytes, job: int, width: int, refusals_expected: frozenset[int] = frozenset({503})
+) -> tuple[str, int]:
+    """One job, as a careful client sends it: retried with the same Idempotency-Key until accepted.
+
+    A 503 while a server is down may follow a write the broker kept but could not
+    acknowledge; the key makes the retry land on the same task, not a second one.
+    Any answer other than a 202 or one of `refusals_expected` fails the test.
+    Returns the task id and how many answers were refusals.
+    """
+    refusals = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            response = requests.post(
+                f"{base_url}/api/v1/images/resize",
+                files={"file": ("a.jpg", image)},
+                data={"width": str(width)},
+                headers={"Idempotency-Key": f"job-{job}"},
+                timeout=30,
+            )
+        except requests.RequestException:
+            response = None
+        if response is not None and response.status_code == 202:
+            return str(response.json()["task_id"]), refusals
+        assert response is None or response.status_code in refusals_expected, response.text
+        refusals += 1
+        time.sleep(0.3)
+    raise AssertionError(f"job {job} never accepted")
+
+
 @pytest.fixture
 def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Pipeline]]:
     started: list[Pipeline] = []

@@ -6,11 +6,9 @@ files are small and claim little in their headers.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
-import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,25 +16,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bench.corpus import encode
+from tests.images import growing_gif
 from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
 MEMORY_LIMIT_MB = 400
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def growing_gif(side: int) -> bytes:
-    """A GIF whose header says 1x1 and whose second frame is side x side (Pillow grows the canvas on seek)."""
-    frames = [Image.new("RGB", (1, 1), colour) for colour in ((255, 0, 0), (0, 255, 0))]
-    data = bytearray(encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100))
-    descriptors = [i for i in range(len(data) - 9) if data[i] == 0x2C and data[i + 5 : i + 9] == b"\x01\x00\x01\x00"]
-    struct.pack_into("<HH", data, descriptors[-1] + 5, side, side)
-    return bytes(data)
 
 
 def large_frames_gif(frames: int, side: int) -> bytes:

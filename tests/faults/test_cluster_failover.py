@@ -19,11 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 from confluent_kafka.admin import AdminClient
 
 from local_infra.kafka_cluster import KafkaCluster, start_kafka_cluster
-from tests.pipeline import Pipeline, jpeg_bytes
+from tests.pipeline import Pipeline, jpeg_bytes, submit_until_accepted
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster]
 
@@ -75,27 +74,6 @@ def _diagnosis(pipeline: Pipeline) -> str:
     finally:
         probe.close()
     return f"states {states}; log ends {ends}; applied {applied}"
-
-
-def _submit(pipeline: Pipeline, image: bytes, job: int) -> str:
-    """Retried with the same Idempotency-Key until accepted: a 503 during a leader change is not a loss."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            response = requests.post(
-                pipeline.url("/api/v1/images/resize"),
-                files={"file": ("a.jpg", image)},
-                data={"width": "48"},
-                headers={"Idempotency-Key": f"job-{job}"},
-                timeout=30,
-            )
-            if response.status_code == 202:
-                return str(response.json()["task_id"])
-            assert response.status_code == 503, response.text
-        except requests.RequestException:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"job {job} never accepted")
 
 
 def _kill_leader_and_time_failover(
@@ -158,7 +136,7 @@ def test_leader_failover_loses_and_doubles_nothing(
                     f"leader {leader} of {topic.split('-')[0]}[0] killed: next job done in {failover:.1f}s,"
                     f" ISR back to 3 {catch_up:.1f}s after its restart"
                 )
-            task_id = _submit(pipeline, image, turn)
+            task_id, _ = submit_until_accepted(pipeline.base_url, image, turn, 48)
             with lock:
                 accepted.append(task_id)
 

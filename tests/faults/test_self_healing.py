@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from local_infra.process import free_port
-from tests.pipeline import jpeg_bytes
+from tests.pipeline import jpeg_bytes, submit_until_accepted
 
 pytestmark = pytest.mark.faults
 
@@ -95,34 +95,6 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         running.stop()
 
 
-def _submit(base: str, image: bytes, job: int) -> tuple[str, int]:
-    """One job, as a careful client sends it: retried with the same Idempotency-Key until accepted.
-
-    A 503 while a server is down may follow a write the broker kept but could not
-    acknowledge; the key makes the retry land on the same task, not a second one.
-    Returns the task id and how many answers were refusals.
-    """
-    refusals = 0
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            response = requests.post(
-                f"{base}/api/v1/images/resize",
-                files={"file": ("a.jpg", image)},
-                data={"width": "64"},
-                headers={"Idempotency-Key": f"job-{job}"},
-                timeout=30,
-            )
-        except requests.RequestException:
-            response = None
-        if response is not None and response.status_code == 202:
-            return str(response.json()["task_id"]), refusals
-        assert response is None or response.status_code in {429, 503}, response.text
-        refusals += 1
-        time.sleep(0.3)
-    raise AssertionError(f"job {job} never accepted")
-
-
 def _unfinished(base: str, task_ids: list[str]) -> list[str]:
     left = []
     for task_id in task_ids:
@@ -172,7 +144,7 @@ def test_killed_broker_and_s3_server_are_restarted_and_no_accepted_job_is_lost(s
                 killed_at = time.monotonic()
                 os.kill(stack.server_pid(marker), signal.SIGKILL)
                 healed[name] = _wait_all_success(stack.api, before, killed_at)
-            task_id, refused = _submit(stack.api, image, turn)
+            task_id, refused = submit_until_accepted(stack.api, image, turn, 64, frozenset({429, 503}))
             with lock:
                 accepted.append(task_id)
                 refusals.append(refused)

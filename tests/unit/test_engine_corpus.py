@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import struct
 import time
 import zlib
@@ -10,22 +9,10 @@ import zlib
 import pytest
 from PIL import Image, ImageCms
 
-from bench.corpus import animated_gif, photo_like
+from bench.corpus import animated_gif, encode, photo_like
 from resize_worker.engine import resize
 from resize_worker.errors import CorruptImage, NotAnImage, TooManyPixels
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def opened(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
-
+from tests.images import opened
 
 PHOTO = photo_like(320, 240)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

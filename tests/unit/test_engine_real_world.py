@@ -9,26 +9,15 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageCms, ImageSequence, ImageStat
 
-from bench.corpus import photo_like
+from bench.corpus import encode, photo_like
 from resize_worker.colour import profile_space
 from resize_worker.engine import resize
 from resize_worker.errors import CorruptImage
 from tests.corpus.pillow_suite import icc_profile
+from tests.images import opened
 
 # A CMYK profile where the system has one (Ghostscript's); LittleCMS cannot make one.
 CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def opened(data: bytes) -> Image.Image:
-    image = Image.open(io.BytesIO(data))
-    image.load()
-    return image
 
 
 def half_transparent(mode: str = "RGBA") -> Image.Image:

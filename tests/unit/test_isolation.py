@@ -5,37 +5,21 @@ These start real child processes (the fork server's), as the worker does.
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-import struct
 import threading
 from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
-from bench.corpus import photo_like
+from bench.corpus import encode, photo_like
 from resize_worker.engine import Target, resize
 from resize_worker.errors import ResizeError, TooManyPixels
 from resize_worker.isolation import IsolatedResizer
+from tests.images import growing_gif
 
 BUDGET = {"max_pixels": 50_000_000, "max_frames": 300, "max_output_pixels": 100_000_000}
-
-
-def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
-
-
-def growing_gif(side: int) -> bytes:
-    """A GIF whose header says 1x1 and whose second frame is side x side (Pillow grows the canvas on seek)."""
-    frames = [Image.new("RGB", (1, 1), colour) for colour in ((255, 0, 0), (0, 255, 0))]
-    data = bytearray(encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100))
-    descriptors = [i for i in range(len(data) - 9) if data[i] == 0x2C and data[i + 5 : i + 9] == b"\x01\x00\x01\x00"]
-    struct.pack_into("<HH", data, descriptors[-1] + 5, side, side)
-    return bytes(data)
 
 
 TINY_PNG = encode(Image.new("RGB", (1, 1), (10, 20, 30)), "PNG")
