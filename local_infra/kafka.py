@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,22 @@ class KafkaBroker:
         self.process, self.ready_seconds = again.process, again.ready_seconds
 
 
-def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
+def server_properties(
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    quorum: str | None = None,
+    node_id: int = 1,
+    replicas: int = 1,
+    insync: int = 1,
+    extra: Sequence[str] = (),
+) -> str:
+    """A combined broker+controller node on 127.0.0.1; alone by default, or one voter of `quorum`."""
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
+            f"node.id={node_id}",
+            quorum or f"controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}",
             f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names=CONTROLLER",
@@ -118,17 +129,18 @@ def _server_properties(data_dir: Path, port: int, controller_port: int) -> str:
             "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
             f"log.dirs={data_dir / 'log'}",
             "num.partitions=6",
-            "offsets.topic.replication.factor=1",
+            f"offsets.topic.replication.factor={replicas}",
             "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
+            f"transaction.state.log.replication.factor={replicas}",
+            f"transaction.state.log.min.isr={insync}",
+            f"share.coordinator.state.topic.replication.factor={replicas}",
+            f"share.coordinator.state.topic.min.isr={insync}",
             "group.initial.rebalance.delay.ms=0",
             "auto.create.topics.enable=false",
             "log.retention.hours=-1",
             # The controller's no-op metadata records every 500 ms cost an idle broker ~4 ms of CPU a second.
             "metadata.max.idle.interval.ms=5000",
+            *extra,
             "",
         ]
     )
@@ -166,7 +178,7 @@ def start_kafka(
     previous = _previous_ports(config)
     port = port or previous.get("port") or free_port()
     controller_port = previous.get("controller") or free_port()
-    config.write_text(_server_properties(data_dir, port, controller_port))
+    config.write_text(server_properties(data_dir, port, controller_port))
     log4j = data_dir / "log4j2.properties"
     log4j.write_text(_LOG4J2.format(log_file=data_dir / "broker.log"))
     log_opt = f"-Dlog4j2.configurationFile={log4j}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
-from local_infra.kafka import _LOG4J2, _java, ensure_jars
+from local_infra.kafka import _LOG4J2, _java, ensure_jars, server_properties
 from local_infra.process import ManagedProcess, free_port, port_open, wait_until
 
 # The cluster's defaults for what it creates itself (internal topics) and what clients create.
@@ -27,40 +27,25 @@ MIN_INSYNC_REPLICAS = 2
 
 def _node_properties(node_id: int, data_dir: Path, ports: list[int], controllers: list[int]) -> str:
     voters = ",".join(f"{i + 1}@127.0.0.1:{port}" for i, port in enumerate(controllers))
-    port, controller = ports[node_id - 1], controllers[node_id - 1]
     replicas = min(REPLICATION_FACTOR, len(ports))
     insync = min(MIN_INSYNC_REPLICAS, replicas)
-    return "\n".join(
-        [
-            "process.roles=broker,controller",
-            f"node.id={node_id}",
-            f"controller.quorum.voters={voters}",
-            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={data_dir / 'log'}",
-            "num.partitions=6",
+    return server_properties(
+        data_dir,
+        ports[node_id - 1],
+        controllers[node_id - 1],
+        quorum=f"controller.quorum.voters={voters}",
+        node_id=node_id,
+        replicas=replicas,
+        insync=insync,
+        extra=[
             f"default.replication.factor={replicas}",
             f"min.insync.replicas={insync}",
-            f"offsets.topic.replication.factor={replicas}",
-            "offsets.topic.num.partitions=6",
-            f"transaction.state.log.replication.factor={replicas}",
-            f"transaction.state.log.min.isr={insync}",
-            f"share.coordinator.state.topic.replication.factor={replicas}",
-            f"share.coordinator.state.topic.min.isr={insync}",
-            "group.initial.rebalance.delay.ms=0",
-            "auto.create.topics.enable=false",
-            "log.retention.hours=-1",
             # A dead node's partitions move within seconds, not the default 18 s of silence.
             "broker.session.timeout.ms=6000",
             "broker.heartbeat.interval.ms=1000",
             # A follower that stopped fetching leaves the ISR within seconds, so acks=all writes go on.
             "replica.lag.time.max.ms=6000",
-            "metadata.max.idle.interval.ms=5000",
-            "",
-        ]
+        ],
     )
 
 
