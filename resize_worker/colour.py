@@ -9,6 +9,7 @@ since any colour-managed viewer would misread the image with it.
 
 from __future__ import annotations
 
+import functools
 import io
 
 from PIL import Image, ImageCms, ImageMath
@@ -21,8 +22,12 @@ _MODE_FOR = {"La": "LA", "PA": "RGBA", "RGBa": "RGBA"}
 _SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 
+@functools.lru_cache(maxsize=16)
 def profile_space(icc: bytes | None) -> str | None:
-    """The profile's colour space ('RGB', 'GRAY', 'CMYK', ...), or None when there is none or it cannot be read."""
+    """The profile's colour space ('RGB', 'GRAY', 'CMYK', ...), or None when there is none or it cannot be read.
+
+    Cached: the same profile is asked about for every frame and every output of a source.
+    """
     if not icc:
         return None
     try:

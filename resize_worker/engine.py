@@ -242,9 +242,8 @@ class _Decoded:
         icc = self.source.info.get("icc_profile")
         if all_frames:
             try:
-                frames, durations = self._animation_frames(icc)
-                animation = Animation(durations, int(self.source.info.get("loop", 0)))
-                return frames, animation, working_mode(frames[0], icc)[1]
+                frames, durations, profile = self._animation_frames(icc)
+                return frames, Animation(durations, int(self.source.info.get("loop", 0))), profile
             except (SyntaxError, OSError, EOFError, ValueError):
                 # A broken animation is shown as its first image, as browsers show an invalid APNG.
                 self.source.seek(0)
@@ -252,8 +251,11 @@ class _Decoded:
         first, icc = working_mode(self._upright(self.source), icc)
         return [first], Animation([]), icc
 
-    def _animation_frames(self, icc: bytes | None) -> tuple[list[Image.Image], list[float]]:
-        frames, durations = [], []
+    def _animation_frames(self, icc: bytes | None) -> tuple[list[Image.Image], list[float], bytes | None]:
+        """Every frame in its working mode, each one's duration, and the profile that fits them."""
+        frames: list[Image.Image] = []
+        durations: list[float] = []
+        profile: bytes | None = None
         # An APNG's default image is for viewers without APNG: not a frame of the animation.
         skip = 1 if self.source.info.get("default_image") else 0
         for index, frame in enumerate(ImageSequence.Iterator(self.source)):
@@ -267,10 +269,13 @@ class _Decoded:
             frame.load()
             # The iterator reuses one image object: keep a copy of each frame.
             upright = self._upright(frame)
-            frames.append(working_mode(upright.copy() if upright is frame else upright, icc)[0])
+            converted, fitting = working_mode(upright.copy() if upright is frame else upright, icc)
+            if not frames:
+                profile = fitting  # the first frame's fit stands for all: they share the source's profile
+            frames.append(converted)
             # No duration is a 0 ms frame (GIF's meaning), not a made-up default.
             durations.append(float(frame.info.get("duration", 0)))
-        return frames, durations
+        return frames, durations, profile
 
     def render(self, targets: Sequence[Target]) -> list[ResizedImage]:
         outputs = [self._output(t) for t in targets]
