@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 
 from common import metrics
 from producer_api.auth import authenticate, parse_keys
@@ -24,6 +24,7 @@ OPEN_ENDPOINTS = {
 }
 
 
+_STARTED = "imgresize.started"
 _METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 
 
@@ -40,31 +41,37 @@ def install_guard(app: Flask) -> None:
 
     @app.before_request
     def _guard() -> None:
-        g.started = time.perf_counter()
-        if request.endpoint in OPEN_ENDPOINTS or request.endpoint is None:
+        # The request object itself, not the proxy: it is read many times on every request.
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
+        req.environ[_STARTED] = time.perf_counter()
+        if req.endpoint in OPEN_ENDPOINTS or req.endpoint is None:
             return
-        presented = {name: request.headers.get(name, "") for name in ("X-API-Key", "Authorization")}
+        headers = req.headers
+        presented = {name: headers.get(name, "") for name in ("X-API-Key", "Authorization")}
         verdict = authenticate(presented, keys, settings.auth_required)
         if verdict.status != 200:
             # Guessing keys costs a budget too.
-            wait = failed_auth.take(f"addr:{request.remote_addr}")
+            wait = failed_auth.take(f"addr:{req.remote_addr}")
             if wait > 0:
                 raise limited(wait)
             raise ApiError(verdict.status, verdict.code, verdict.message)
         # The key's name (None without one) owns tasks; budgets fall back to the address.
+        identity = verdict.client or f"addr:{req.remote_addr}"
         g.client = verdict.client
-        g.identity = verdict.client or f"addr:{request.remote_addr}"
-        budget = submissions if request.method == "POST" else reads
-        wait = budget.take(g.identity)
+        g.identity = identity
+        budget = submissions if req.method == "POST" else reads
+        wait = budget.take(identity)
         if wait > 0:
             raise limited(wait)
 
     @app.after_request
     def _measure(response: Response) -> Response:
+        req: Request = request._get_current_object()  # type: ignore[attr-defined]
         # Fixed label sets: a client inventing paths or methods must not create series.
-        route = request.url_rule.rule if request.url_rule else "unmatched"
-        method = request.method if request.method in _METHODS else "other"
+        route = req.url_rule.rule if req.url_rule else "unmatched"
+        method = req.method if req.method in _METHODS else "other"
         metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
-        if "started" in g:
-            metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - g.started)
+        started = req.environ.get(_STARTED)
+        if started is not None:
+            metrics.HTTP_SECONDS.labels(route).observe(time.perf_counter() - started)
         return response

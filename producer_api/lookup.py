@@ -78,4 +78,6 @@ def wait_for_terminal(row: TaskRow, wait: float) -> TaskRow:
 
 def requested_wait() -> float:
     """The request's `wait` query parameter in seconds: 0 when absent; a 422 outside 0..MAX_STATUS_WAIT_SECONDS."""
+    if not request.query_string:  # most reads: no need to parse a query into a MultiDict
+        return 0.0
     return _wait_seconds(request.args.get("wait"), ingress().settings.max_status_wait_seconds)

@@ -187,3 +187,22 @@ def test_writers_opening_a_new_view_at_once_all_succeed(tmp_path: Path) -> None:
         assert failures == []
         with StatusView(path, read_only=True) as reader:
             assert reader.generation()
+
+
+def test_status_result_links_are_the_result_routes_urls() -> None:
+    """The status body builds its result links directly; they must stay what url_for gives, prefix included."""
+    from flask import Flask, url_for
+
+    from producer_api import images
+    from producer_api.status import _result_url
+
+    app = Flask(__name__)
+    app.register_blueprint(images.bp)
+    task_id = "0b6f2f0e-5d5c-4d6e-9a57-1f7c1a0e2b11"
+    for script_name in ("", "/resizer"):
+        with app.test_request_context("/", base_url=f"http://localhost{script_name}/"):
+            assert _result_url(task_id) == url_for("images.task_result", task_id=task_id)
+            assert _result_url(task_id, "thumb_2x") == url_for(
+                "images.variant_result", task_id=task_id, variant="thumb_2x"
+            )
+            assert _result_url(task_id).startswith(f"{script_name}/api/v1/images/result/")
