@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -206,3 +207,48 @@ def test_status_result_links_are_the_result_routes_urls() -> None:
                 "images.variant_result", task_id=task_id, variant="thumb_2x"
             )
             assert _result_url(task_id).startswith(f"{script_name}/api/v1/images/result/")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="file events are inotify's")
+def test_a_commit_wakes_the_watcher_without_waiting_for_its_backstop(tmp_path: Path, monkeypatch) -> None:
+    """The watcher sleeps until the view's files change; with a 60 s backstop, only a file event can wake it."""
+    from producer_api import view_watch
+
+    monkeypatch.setattr(view_watch, "_BACKSTOP", 60.0)
+    changes = view_watch._FileChanges(tmp_path)
+    assert changes.timeout == 60.0  # inotify is in use, not the 2 ms tick
+    changes.close()
+    path = tmp_path / "view.sqlite3"
+    with StatusView(path) as writer:
+        writer.apply([ResizeRequested(task_id=TASK, source=ObjectRef("images", "k"), width=400)])
+    watch = view_watch.ViewWatch(path)
+    woken: list[TaskRow | None] = []
+    waiter = threading.Thread(target=lambda: woken.append(watch.wait_for_change(TASK, "PENDING", 30.0)))
+    waiter.start()
+    time.sleep(0.3)  # the watcher has looked once and sleeps on the file events
+    with StatusView(path) as writer:
+        writer.apply([_completed(T0 + timedelta(seconds=1), 40)])
+    waiter.join(10.0)
+    assert not waiter.is_alive() and woken[0] is not None and woken[0].state == SUCCESS
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="file events are inotify's")
+def test_a_new_waiter_is_looked_up_at_once_while_the_watcher_sleeps(tmp_path: Path, monkeypatch) -> None:
+    """A task that changed before its waiter registered: the registration itself wakes the sleeping watcher."""
+    from producer_api import view_watch
+
+    monkeypatch.setattr(view_watch, "_BACKSTOP", 60.0)
+    other = "1c9f7a5f-2a1b-4b66-8a5a-1b4e6a8f3d22"
+    path = tmp_path / "view.sqlite3"
+    with StatusView(path) as writer:
+        writer.apply([ResizeRequested(task_id=t, source=ObjectRef("images", "k"), width=400) for t in (TASK, other)])
+        writer.apply([_completed(T0 + timedelta(seconds=1), 40)])
+    watch = view_watch.ViewWatch(path)
+    sleeper = threading.Thread(target=watch.wait_for_change, args=(other, "PENDING", 3.0))
+    sleeper.start()
+    time.sleep(0.3)  # the watcher runs, has looked, and sleeps: nothing will be written
+    started = time.monotonic()
+    row = watch.wait_for_change(TASK, "PENDING", 30.0)  # the caller read PENDING before the commit
+    assert row is not None and row.state == SUCCESS
+    assert time.monotonic() - started < 2.0  # not the 30 s wait, not the 60 s backstop
+    sleeper.join()
