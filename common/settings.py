@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # either fails with resource_limit and the worker goes on. 0 MiB: no memory limit.
     resize_memory_limit_mb: int = 1536
     resize_time_limit_seconds: float = 60.0
+    # A request whose attempts took this many worker processes down with them (started, never
+    # finished) is dead-lettered with worker_crashed instead of tried again. 0: never.
+    worker_crash_limit: int = Field(default=2, ge=0)
     # Where originals may be read from, as bucket/prefix entries (comma-separated). Empty: the
     # service's bucket under incoming/ (for producers writing straight to Kafka) and originals/<task id>
     # (the API's uploads; a request may name only its own).

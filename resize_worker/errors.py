@@ -43,3 +43,9 @@ class ResourceLimit(ResizeError):
     """The resize met its memory or time limit (or its process was killed): final, not retried."""
 
     code = "resource_limit"
+
+
+class WorkerCrashed(ResizeError):
+    """Attempts at the request took WORKER_CRASH_LIMIT worker processes down with them: final, dead-lettered."""
+
+    code = "worker_crashed"

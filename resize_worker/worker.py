@@ -21,7 +21,9 @@ from common.dead_letter import dead_letter
 from common.kafka import coordinates, headers_of, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
+from resize_worker.crashes import CrashLedger
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record
+from resize_worker.errors import WorkerCrashed
 from resize_worker.retry import attempt_of, backoff_delay, not_before_of, retry_headers
 from resize_worker.started import StartedNotice
 from schemas import Codec, SerializationError, default_codec, producer_name
@@ -52,6 +54,7 @@ class ResizeWorker:
             **({"enable.auto.commit": False} if exactly_once else {}),
         )
         self._exactly_once = exactly_once
+        self._crashes = CrashLedger(self._consumer, settings.worker_crash_limit)
         self._started = StartedNotice(settings.started_event_after_seconds)
         # Retry partitions whose head is not due yet, and when to look again.
         self._paused: dict[tuple[str, int], float] = {}
@@ -76,6 +79,10 @@ class ResizeWorker:
             self._dead_letter(msg, f"unexpected {type(request).__name__} in the requests topic", delivery)
             return
         attempt = attempt_of(msg)
+        crashed = self._crashes.start(msg, request.task_id)
+        if crashed >= self._crashes.limit > 0:
+            self._give_up_after_crashes(msg, request, attempt, crashed, delivery)
+            return
         started = ResizeStarted(task_id=request.task_id, producer=self.producer_id, attempt=attempt)
         # Started is informational: not awaited, and only sent for an attempt that runs long.
         self._started.arm(lambda: delivery.send(self._event(started), durable=False))
@@ -99,6 +106,25 @@ class ResizeWorker:
             self._dead_letter(msg, f"retries exhausted after {attempt} attempts: {outcome.error_message}", delivery)
         else:
             log.info("task finished", extra={"task_id": request.task_id, "attempt": attempt})
+
+    def _give_up_after_crashes(
+        self, msg: Message, request: ResizeRequested, attempt: int, crashed: int, delivery: Delivery
+    ) -> None:
+        """A request whose attempts took `crashed` workers down: a final failure and a dead letter, no new attempt."""
+        reason = f"{crashed} attempts at this request ended with their worker process; it is not tried again"
+        log.error("request dead-lettered: %s", reason, extra={"task_id": request.task_id})
+        failed = ResizeFailed(
+            task_id=request.task_id,
+            producer=self.producer_id,
+            attempt=attempt,
+            error_code=WorkerCrashed.code,
+            error_message=reason,
+            retriable=False,
+            callback_url=request.callback_url,
+        )
+        metrics.RESIZE_FAILURES.labels(WorkerCrashed.code).inc()
+        delivery.send(self._event(failed))
+        self._dead_letter(msg, f"{WorkerCrashed.code}: {reason}", delivery)
 
     # -- the loop -----------------------------------------------------------
 
@@ -134,13 +160,18 @@ class ResizeWorker:
         except KafkaException:
             pass  # metrics must never stop the work
 
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._crashes.forget(partitions)
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._crashes.forget(partitions)
         for tp in partitions:
             self._paused.pop((tp.topic, tp.partition), None)
 
     def run(self, stop: threading.Event) -> None:
         """Consume as a member of the worker group until `stop` is set; the task in hand is finished first."""
-        self._consumer.subscribe([self.settings.requests_topic, self.settings.retry_topic], on_revoke=self._on_revoke)
+        topics = [self.settings.requests_topic, self.settings.retry_topic]
+        self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
         self._loop(stop, until=None)
 
     def run_range(self, starts: dict[int, int], stop: threading.Event) -> int:

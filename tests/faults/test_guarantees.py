@@ -5,6 +5,7 @@ Run alone with: .venv/bin/python -m pytest -m faults -s  (the -s shows the measu
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import threading
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from PIL import Image
 
 from common.kafka import high_watermarks
 from common.settings import Settings
@@ -24,7 +26,7 @@ from common.store import ObjectStore
 from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay, start_offsets
 from resize_worker.worker import ResizeWorker
-from schemas import ObjectRef, ResizeCompleted, ResizeRequested, default_codec
+from schemas import ObjectRef, ResizeCompleted, ResizeRequested, ResizeStarted, default_codec
 from schemas.codec import MARKER
 from status_store.view import StatusView
 from tests.faults.conftest import BIN, RestartableKafka, RestartableS3, RoleProcesses, settings_env
@@ -337,3 +339,58 @@ def test_projector_killed_repeatedly_resumes_exactly_and_converges(
         extra = [tuple(r) for r in rows if r[0] not in set(submitted)]
         assert len(set(submitted)) == 80 and extra == [], extra[:5]
         assert other.count() == 80 and other.count("SUCCESS") == 80
+
+
+def _started_attempts(settings: Settings, task_id: str) -> int:
+    """ResizeStarted records of one task in the results topic: one per attempt that ran past 0.25 s."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap_servers, "group.id": f"count-{uuid.uuid4()}"})
+    try:
+        topic = settings.results_topic
+        ends = high_watermarks(consumer, topic, timeout=10)
+        consumer.assign([TopicPartition(topic, p, 0) for p, end in ends.items() if end > 0])
+        codec, found, seen = default_codec(), 0, 0
+        while seen < sum(ends.values()):
+            msg = consumer.poll(2.0)
+            if msg is None:
+                break
+            if msg.error():
+                continue
+            seen += 1
+            event = codec.decode(msg.value())
+            found += isinstance(event, ResizeStarted) and event.task_id == task_id
+        return found
+    finally:
+        consumer.close()
+
+
+def test_a_request_that_takes_workers_down_is_dead_lettered_after_the_limit(
+    pipeline_factory: Callable[..., Pipeline], role_processes: RoleProcesses, wait_for: Callable[..., None]
+) -> None:
+    """A worker process dying mid-attempt twice on one request (WORKER_CRASH_LIMIT=2): the third worker
+    gives up on it with worker_crashed and a dead letter, and goes on with the next request."""
+    pipeline = pipeline_factory(workers=0)
+    settings = pipeline.settings
+    assert settings.worker_crash_limit == 2
+    # A few seconds of resizing: time to see the attempt start and kill its worker.
+    big = Image.linear_gradient("L").resize((7000, 7000)).convert("RGB")
+    buffer = io.BytesIO()
+    big.save(buffer, "JPEG", quality=80)
+    poison = pipeline.submit(buffer.getvalue(), width="6900", height="6900", mode="fit", format="png")
+    assert poison.status_code == 202, poison.text
+    task_id = poison.json()["task_id"]
+    for crash in (1, 2):
+        worker = role_processes.start([str(BIN / "resize-worker")], settings_env(settings), f"worker-{crash}")
+        wait_for(lambda n=crash: _started_attempts(settings, task_id) >= n, 120, f"attempt {crash} started")
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    role_processes.start([str(BIN / "resize-worker")], settings_env(settings), "worker-3")
+    after = pipeline.submit(jpeg_bytes(80, 60), width="40").json()["task_id"]
+
+    body = pipeline.wait_terminal(task_id, timeout=120)
+    assert body["status"] == "FAILURE", body
+    assert body["error"]["code"] == "worker_crashed"
+    assert "2 attempts" in body["error"]["message"]
+    assert _started_attempts(settings, task_id) == 2  # the third worker did not try it again
+    letters = [letter for letter in read_dead_letters(settings) if letter.key == task_id]
+    assert len(letters) == 1 and letters[0].error.startswith("worker_crashed")
+    assert pipeline.wait_terminal(after, timeout=60)["status"] == "SUCCESS"

@@ -1,0 +1,80 @@
+"""Attempts that took their worker down with them, counted in the consumer group's own offsets.
+
+The resize runs in a child process, so a crafted image kills only the child.
+Anything that still kills the worker process itself (a native crash outside the
+child, an operator's kill -9 at the wrong time, a bug) redelivers the request to
+the next worker, which could die the same way: a poison pill walking the group.
+
+Before an attempt starts, the worker commits the record's own offset (not the
+next one) with a note in the commit's metadata: "this record has been started k
+times". A record handled to the end moves the offset past it, so the note only
+survives a worker that died mid-attempt. Whoever is given the partition next
+reads the note for the record it is about to start: after `limit` such deaths
+the request is dead-lettered instead of tried again. The note lives with the
+group's offsets in Kafka, so it follows the partition to any worker on any host.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from common.kafka import coordinates
+
+_PREFIX = "imgresize-started:"
+
+
+def note(starts: int, task_id: str) -> str:
+    return f"{_PREFIX}{starts}:{task_id}"
+
+
+def starts_in(metadata: str | None, task_id: str) -> int:
+    """How many starts a committed note records for this task (0 for another task's note, or none)."""
+    if not metadata or not metadata.startswith(_PREFIX):
+        return 0
+    count, _, noted_task = metadata.removeprefix(_PREFIX).partition(":")
+    if noted_task != task_id or not count.isdigit():
+        return 0
+    return int(count)
+
+
+class CrashLedger:
+    """Per record: how many earlier attempts died with their worker; marks this attempt as started."""
+
+    def __init__(self, consumer: Consumer, limit: int) -> None:
+        self._consumer = consumer
+        self.limit = limit
+        # Partitions this worker has been handling since they were assigned: their next record
+        # is new to the group, so there is no note to read for it.
+        self._continuing: set[tuple[str, int]] = set()
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        """On assignment or revocation: the next record of these partitions may be a redelivery."""
+        for tp in partitions:
+            self._continuing.discard((tp.topic, tp.partition))
+
+    def start(self, msg: Message, task_id: str) -> int:
+        """Earlier starts of this record that never finished; this one is noted before it begins."""
+        if self.limit <= 0:
+            return 0
+        topic, partition, offset = coordinates(msg)
+        # A round trip to the group coordinator, only for a partition's first record.
+        earlier = 0
+        if (topic, partition) not in self._continuing:
+            earlier = self._earlier_starts(topic, partition, offset, task_id)
+        self._continuing.add((topic, partition))
+        marked = [TopicPartition(topic, partition, offset, metadata=note(earlier + 1, task_id))]
+        # Stored as well as committed: an auto-commit during the attempt then writes the same note.
+        self._consumer.store_offsets(offsets=marked)
+        # Asynchronous: the attempt takes far longer than the commit's trip, and a lost
+        # note only means one more attempt before the dead letter.
+        self._consumer.commit(offsets=marked, asynchronous=True)
+        return earlier
+
+    def _earlier_starts(self, topic: str, partition: int, offset: int, task_id: str) -> int:
+        try:
+            committed = self._consumer.committed([TopicPartition(topic, partition)], timeout=5)[0]
+        except KafkaException:
+            return 0  # unknown: the attempt goes ahead, as it would have without a ledger
+        if committed.offset != offset:
+            return 0
+        return starts_in(committed.metadata, task_id)
