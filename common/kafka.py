@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka import Consumer as KafkaConsumer
-from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from common.errors import BrokerUnavailable
@@ -201,6 +202,14 @@ def next_batch(consumer: KafkaConsumer, size: int, wait: float) -> list[Message]
 def coordinates(msg: Message) -> tuple[str, int, int]:
     """(topic, partition, offset) of a consumed record."""
     return str(msg.topic()), int(msg.partition() or 0), int(msg.offset() or 0)
+
+
+def logged_at(msg: Message) -> datetime:
+    """When the record entered the log, by its timestamp (now, for a record without one)."""
+    kind, millis = msg.timestamp()
+    if kind == TIMESTAMP_NOT_AVAILABLE or millis < 0:
+        return datetime.now(UTC)
+    return datetime.fromtimestamp(millis / 1000, UTC)
 
 
 def headers_of(msg: Message) -> Headers:

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only.
     public_base_url: str = ""
 
+    # How far in the future (by its record's log time) an event may date itself; later claims are
+    # folded as this far ahead, so a forged far-future outcome cannot win a task's fold for ever.
+    event_clock_skew_seconds: float = Field(default=300.0, ge=0)
     # Status view.
     view_path: Path = Path("var/status.sqlite3")
     # How often the projector looks for partitions added to the topics since it started.

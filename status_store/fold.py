@@ -252,6 +252,20 @@ def apply(row: TaskRow | None, event: Event) -> TaskRow:
     return _apply_lifecycle(_apply_specific(event, row), event)
 
 
+def bounded_in_time(event: Event, logged_at: datetime, skew: timedelta) -> Event:
+    """The event, claiming no time later than its record's log time plus the allowed clock skew.
+
+    Outcomes are ordered by time, the latest winning: an event produced straight
+    to Kafka dated 9999 would otherwise win its task's fold for ever. The bound
+    comes from the record's own timestamp, stored in the log (and refused by the
+    broker when far in the future), so a replay or a rebuild folds the same rows.
+    """
+    latest = logged_at + skew
+    if event.occurred_at > latest:
+        return dataclasses.replace(event, occurred_at=latest)
+    return event
+
+
 def fold(events: list[Event], row: TaskRow | None = None) -> TaskRow | None:
     for event in events:
         row = apply(row, event)

@@ -6,16 +6,18 @@ import logging
 import threading
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
-from common.kafka import coordinates, high_watermarks, make_consumer, make_producer, next_batch
+from common.kafka import coordinates, high_watermarks, logged_at, make_consumer, make_producer, next_batch
 from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec
 from schemas.events import Event
+from status_store.fold import bounded_in_time
 from status_store.view import StatusView
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Projector:
         self.settings = settings
         self.view_path = view_path or settings.view_path
         self.codec = codec or default_codec()
+        self._skew = timedelta(seconds=settings.event_clock_skew_seconds)
         self.topics = (settings.requests_topic, settings.results_topic)
         self._consumer = make_consumer(
             settings,
@@ -92,7 +95,7 @@ class Projector:
             offsets[(topic, partition)] = offset + 1
             event = self._decode(msg)
             if event is not None:
-                events.append(event)
+                events.append(bounded_in_time(event, logged_at(msg), self._skew))
         applied = view.apply(events, offsets, generation)
         if applied:
             self.applied += len(events)

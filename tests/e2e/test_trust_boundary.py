@@ -4,13 +4,15 @@ read what it should not, or serve what it did not make."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 import requests
 from confluent_kafka import Producer
 
 from common.store import ObjectStore
-from schemas import ObjectRef, ResizeCompleted, ResizeRequested, StoredImage, default_codec
+from schemas import ObjectRef, ResizeCompleted, ResizeFailed, ResizeRequested, StoredImage, default_codec
 from schemas.events import Event, VariantSpec
 from tests.pipeline import Pipeline, jpeg_bytes
 
@@ -82,3 +84,51 @@ def test_a_forged_completion_is_not_served(pipeline: Pipeline) -> None:
     answer = requests.get(pipeline.url(f"/api/v1/images/result/{task_id}"), timeout=30)
     assert answer.status_code == 404
     assert html not in answer.content
+
+
+def test_an_outcome_dated_far_ahead_does_not_win_its_task_for_ever(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """A ResizeFailed dated 9999 produced straight to Kafka is folded at its record's log time (skew 0 here):
+    a later genuine outcome still supersedes it."""
+    pipeline = pipeline_factory(event_clock_skew_seconds=0)
+    task_id = pipeline.submit(jpeg_bytes(60, 40), width=20).json()["task_id"]
+    genuine = pipeline.wait_terminal(task_id)
+    assert genuine["status"] == "SUCCESS"
+    forged = ResizeFailed(
+        task_id=task_id,
+        occurred_at=datetime(9999, 1, 1, tzinfo=UTC),
+        attempt=9,
+        error_code="internal_error",
+        error_message="forged",
+    )
+    _produce(pipeline, pipeline.settings.results_topic, forged)
+    reads = 0
+    while (body := pipeline.status(task_id).json())["status"] != "FAILURE":
+        reads += 1
+        assert reads < 600, "the forged outcome never reached the view"
+    assert not body["finished_at"].startswith("9999")
+    assert datetime.fromisoformat(body["finished_at"]) <= datetime.now(UTC)
+
+    result = genuine["result"]
+    redo = ResizeCompleted(
+        task_id=task_id,
+        result=StoredImage(
+            pipeline.settings.s3_bucket,
+            f"results/{task_id}",
+            result["content_type"],
+            result["width"],
+            result["height"],
+            result["size_bytes"],
+            "e",
+        ),
+        source_width=60,
+        source_height=40,
+        duration_ms=1,
+        attempt=10,
+    )
+    _produce(pipeline, pipeline.settings.results_topic, redo)
+    reads = 0
+    while pipeline.status(task_id).json()["status"] != "SUCCESS":
+        reads += 1
+        assert reads < 600, "a later genuine outcome did not supersede the far-future one"

@@ -181,3 +181,15 @@ def test_variants_requested_and_stored_follow_their_events() -> None:
     after = apply(row, failed(2, 3, retriable=False))
     assert after.state == FAILURE and variant_results(after) == [] and after.result_key is None
     assert requested_variants(after) == requested_variants(row)
+
+
+def test_an_event_dated_past_its_log_time_and_the_skew_is_folded_at_that_bound() -> None:
+    from status_store.fold import bounded_in_time
+
+    logged = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    skew = timedelta(minutes=5)
+    far = ResizeFailed(task_id=TASK, occurred_at=datetime(9999, 1, 1, tzinfo=UTC), error_code="x", error_message="y")
+    assert bounded_in_time(far, logged, skew).occurred_at == logged + skew
+    assert bounded_in_time(far, logged, skew).event_id == far.event_id
+    near = ResizeFailed(task_id=TASK, occurred_at=logged + timedelta(minutes=1), error_code="x", error_message="y")
+    assert bounded_in_time(near, logged, skew) is near
