@@ -76,6 +76,9 @@ class Ingress:
         self.producer_id = producer_name("producer_api")
         self._watermarks: Consumer | None = None
         self.views = ViewConnections(settings.view_path)
+        # Requests naming one idempotent task take turns from the check to the acknowledged event:
+        # of two bodies sent at once with one key, one is accepted and the other is a 422.
+        self._idempotent_turns = [threading.Lock() for _ in range(64)]
 
     def view(self) -> StatusView:
         """This thread's read-only connection to the status view."""
@@ -112,16 +115,26 @@ class Ingress:
         key's name, the only one that may read the task.
         """
         self._require_broker()
-        metadata = None
         if idempotency is None:
-            task_id = str(uuid.uuid4())
-        else:
-            # Only a retried request needs telling apart from another body: hash just then.
-            fingerprint = body_fingerprint(order, data)
-            task_id = idempotent_task_id(self.settings.idempotency_secret, *idempotency)
+            return self._accept(str(uuid.uuid4()), order, data, info, None, owner), True
+        # Only a retried request needs telling apart from another body: hash just then.
+        fingerprint = body_fingerprint(order, data)
+        task_id = idempotent_task_id(self.settings.idempotency_secret, *idempotency)
+        with self._idempotent_turns[hash(task_id) % len(self._idempotent_turns)]:
             if self._already_accepted(task_id, fingerprint):
                 return task_id, False
-            metadata = {_FINGERPRINT: fingerprint}
+            return self._accept(task_id, order, data, info, {_FINGERPRINT: fingerprint}, owner), True
+
+    def _accept(
+        self,
+        task_id: str,
+        order: ResizeOrder,
+        data: bytes,
+        info: ImageInfo,
+        metadata: dict[str, str] | None,
+        owner: str | None,
+    ) -> str:
+        """Store the original, emit its ResizeRequested and wait for Kafka's ack, record it here."""
         key = original_key(task_id)
         self.store.put(key, data, info.content_type, metadata=metadata)
         request = ResizeRequested(
@@ -156,7 +169,7 @@ class Ingress:
                 log.warning("could not remove original of refused task", extra={"task_id": task_id})
             raise
         self.record_locally(request)
-        return task_id, True
+        return task_id
 
     def _already_accepted(self, task_id: str, fingerprint: str) -> bool:
         """True if this idempotent task exists with this body; 422 if it exists with another."""

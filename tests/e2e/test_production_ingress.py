@@ -9,14 +9,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
 from confluent_kafka import Consumer
+from requests import Response
 
 from common.kafka import high_watermarks
 from common.settings import Settings
+from common.store import ObjectStore
 from producer_api.auth import new_key
 from producer_api.openapi import SPEC
 from tests.pipeline import Pipeline, jpeg_bytes
@@ -170,6 +173,28 @@ def test_idempotency_key_gives_the_same_task_without_a_second_event(pipeline: Pi
     assert _requests_in_log(pipeline) == 1
     fresh = requests.post(url, files={"file": ("a.jpg", image)}, data={"width": "30"}, timeout=30)
     assert fresh.json()["task_id"] != first.json()["task_id"]
+
+
+def test_one_idempotency_key_with_two_bodies_at_once_accepts_one_and_refuses_the_other(pipeline: Pipeline) -> None:
+    """Sent together, two bodies under one key: one 202, one 422, and the stored original is the accepted one's."""
+    url = pipeline.url("/api/v1/images/resize")
+    store = ObjectStore(pipeline.settings)
+    for round_ in range(6):
+        bodies = [jpeg_bytes(90, 60, (200, 40, 40)), jpeg_bytes(90, 60, (40, 40, 200))]
+        headers = {"Idempotency-Key": f"race-{round_}"}
+        together = threading.Barrier(2)
+
+        def send(body: bytes, together: threading.Barrier = together, key: dict[str, str] = headers) -> Response:
+            together.wait()
+            return requests.post(url, files={"file": ("a.jpg", body)}, data={"width": "30"}, headers=key, timeout=30)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(send, bodies))
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [202, 422], [a.text for a in answers]
+        accepted = next(i for i, a in enumerate(answers) if a.status_code == 202)
+        task_id = answers[accepted].json()["task_id"]
+        assert store.get(f"originals/{task_id}").data == bodies[accepted]
 
 
 def test_long_poll_returns_as_soon_as_the_state_changes(pipeline_factory: Callable[..., Pipeline]) -> None:
