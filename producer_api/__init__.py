@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["ingress"] = Ingress(settings)
     app.extensions["view_watch"] = ViewWatch(settings.view_path)
+    app.extensions["openapi"] = openapi.document(settings)
     register_error_handlers(app)
     install_guard(app)
     for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):

@@ -6,11 +6,13 @@ routes the app has, and schemathesis checks the answers against it.
 
 from __future__ import annotations
 
+import copy
 import html
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
+from common.settings import Settings
 from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES
 
 bp = Blueprint("openapi", __name__)
@@ -349,17 +351,36 @@ SPEC: dict[str, Any] = {
 }
 
 
+def document(settings: Settings) -> dict[str, Any]:
+    """SPEC with this service's limits: the bounds the requests are validated against, not copies of them."""
+    spec = copy.deepcopy(SPEC)
+    fields = spec["paths"]["/api/v1/images/resize"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    for name in ("width", "height"):
+        fields["schema"]["properties"][name]["maximum"] = settings.max_dimension
+    for operations in spec["paths"].values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "wait":
+                    parameter["schema"] = {**parameter["schema"], "maximum": settings.max_status_wait_seconds}
+    return spec
+
+
+def _document() -> dict[str, Any]:
+    return current_app.extensions["openapi"]  # type: ignore[no-any-return]
+
+
 @bp.get("/openapi.json", endpoint="openapi")
 def openapi_document() -> Response:
-    return jsonify(SPEC)
+    return jsonify(_document())
 
 
 @bp.get("/docs", endpoint="docs")
 def docs_page() -> Response:
     """The routes, their parameters and answers, on one plain page (no scripts, no CDN)."""
-    parts = [f"<h1>{html.escape(SPEC['info']['title'])} API</h1><p>{html.escape(SPEC['info']['description'])}</p>"]
+    spec = _document()
+    parts = [f"<h1>{html.escape(spec['info']['title'])} API</h1><p>{html.escape(spec['info']['description'])}</p>"]
     parts.append('<p>Machine-readable: <a href="/openapi.json">/openapi.json</a> (OpenAPI 3.1).</p>')
-    for path, operations in SPEC["paths"].items():
+    for path, operations in spec["paths"].items():
         for method, operation in operations.items():
             parts.append(
                 f"<h2><code>{method.upper()} {html.escape(path)}</code></h2><p>{html.escape(operation['summary'])}</p>"

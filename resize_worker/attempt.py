@@ -116,6 +116,7 @@ class Attempts:
                 max_pixels=self.settings.max_pixels,
                 max_frames=self.settings.max_frames,
                 max_output_pixels=self.settings.max_output_pixels,
+                max_dimension=self.settings.max_dimension,
             )
         store = self._store(self.settings.s3_bucket)
         stored: list[VariantImage] = []

@@ -27,6 +27,8 @@ from resize_worker.probe import CONTENT_TYPES, probe
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_FRAMES = 300
 DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000
+# The largest width or height asked for (the service's MAX_DIMENSION setting).
+DEFAULT_MAX_DIMENSION = 10_000
 OUTPUT_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "avif": "AVIF"}
 # Sources whose own format is not an output format are written as PNG (lossless, keeps alpha).
 _FALLBACK_OUTPUT = "PNG"
@@ -115,10 +117,10 @@ class Target:
     gravity: str = "centre"
     upscale: bool | None = None
 
-    def check(self) -> None:
+    def check(self, max_dimension: int = DEFAULT_MAX_DIMENSION) -> None:
         for name, value in (("width", self.width), ("height", self.height)):
-            if value is not None and not 1 <= value <= 10_000:
-                raise InvalidRequest(f"{name} must be between 1 and 10000")
+            if value is not None and not 1 <= value <= max_dimension:
+                raise InvalidRequest(f"{name} must be between 1 and {max_dimension}")
         if self.quality is not None and not 1 <= self.quality <= 100:
             raise InvalidRequest("quality must be between 1 and 100")
 
@@ -136,12 +138,12 @@ def resize(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
+    max_dimension: int = DEFAULT_MAX_DIMENSION,
 ) -> ResizedImage:
     """Resize an encoded image. Raises a ResizeError subclass with a stable code on bad input."""
     target = Target(width, height, mode, format, quality, gravity, upscale)
-    return resize_many(
-        data, [target], max_pixels=max_pixels, max_frames=max_frames, max_output_pixels=max_output_pixels
-    )[0]
+    budget = {"max_pixels": max_pixels, "max_frames": max_frames, "max_output_pixels": max_output_pixels}
+    return resize_many(data, [target], max_dimension=max_dimension, **budget)[0]
 
 
 def resize_many(
@@ -151,13 +153,14 @@ def resize_many(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
+    max_dimension: int = DEFAULT_MAX_DIMENSION,
 ) -> list[ResizedImage]:
     """Several outputs from one decode of the source, in the order of `targets`."""
     budget = Budget(max_pixels, max_frames, max_output_pixels)
     if not targets:
         raise InvalidRequest("at least one output is required")
     for target in targets:
-        target.check()
+        target.check(max_dimension)
     info = probe(data, max_pixels)
     try:
         with warnings.catch_warnings():

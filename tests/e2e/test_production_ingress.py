@@ -21,7 +21,7 @@ from common.kafka import high_watermarks
 from common.settings import Settings
 from common.store import ObjectStore
 from producer_api.auth import new_key
-from producer_api.openapi import SPEC
+from producer_api.openapi import SPEC, document
 from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
@@ -231,7 +231,7 @@ def test_result_redirects_to_a_presigned_url(pipeline: Pipeline) -> None:
 
 def test_openapi_names_exactly_the_routes_the_app_serves(pipeline: Pipeline) -> None:
     served = pipeline.session.get(pipeline.url("/openapi.json"), timeout=30).json()
-    assert served == SPEC and served["openapi"].startswith("3.1")
+    assert served == document(pipeline.settings) and served["openapi"].startswith("3.1")
     app = pipeline.apps[0]
     routes = {
         (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
@@ -243,6 +243,31 @@ def test_openapi_names_exactly_the_routes_the_app_serves(pipeline: Pipeline) -> 
     assert routes == documented
     docs = pipeline.session.get(pipeline.url("/docs"), timeout=30)
     assert docs.status_code == 200 and "/api/v1/images/resize" in docs.text
+
+
+def test_a_raised_max_dimension_is_documented_and_resized_not_failed(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """MAX_DIMENSION is one setting: the OpenAPI bounds, the API's check and the worker's all follow it."""
+    pipeline = pipeline_factory(max_dimension=12_000, max_status_wait_seconds=20)
+    spec = pipeline.session.get(pipeline.url("/openapi.json"), timeout=30).json()
+    form = spec["paths"]["/api/v1/images/resize"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    assert form["schema"]["properties"]["width"]["maximum"] == 12_000
+    waits = [
+        p["schema"]["maximum"]
+        for ops in spec["paths"].values()
+        for op in ops.values()
+        for p in op.get("parameters", [])
+        if p["name"] == "wait"
+    ]
+    assert waits and set(waits) == {20}
+    # A 1 x 11000 strip asked at its own size: over the old fixed 10000, within the setting.
+    task_id = pipeline.submit(jpeg_bytes(20, 11_000), width="1", height="11000", mode="stretch").json()["task_id"]
+    body = pipeline.wait_terminal(task_id)
+    assert body["status"] == "SUCCESS", body
+    assert body["result"]["height"] == 11_000
+    too_big = pipeline.submit(jpeg_bytes(20, 20), width="1", height="12001")
+    assert too_big.status_code == 422
 
 
 def test_metrics_show_requests_latency_and_stages(pipeline: Pipeline) -> None:
