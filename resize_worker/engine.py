@@ -4,7 +4,8 @@ Where the time goes, and what is done about it:
 - JPEG sources are decoded in the DCT domain (`draft`) straight to the smallest
   power-of-two scale still at least the output size: a fraction of the pixels to
   decode, and LANCZOS from there matches a full decode to within ~50 dB.
-- LANCZOS with `reducing_gap=2` box-reduces first for big factors.
+- LANCZOS with `reducing_gap=3` box-reduces first for big factors; BICUBIC under 3x
+  (see _filter: the same PSNR after JPEG encoding, a fifth less time).
 - Resizing happens in RGB, RGBA, L or LA (colour.working_mode); writing is encode's.
 """
 
@@ -79,7 +80,22 @@ def _resize_frame(image: Image.Image, target: Plan, oriented: tuple[int, int]) -
     fx, fy = image.width / oriented[0], image.height / oriented[1]
     left, top, right, bottom = target.crop
     box = (left * fx, top * fy, min(image.width, right * fx), min(image.height, bottom * fy))
-    return image.resize(target.scaled, Image.Resampling.LANCZOS, box=box, reducing_gap=2.0)
+    return image.resize(target.scaled, _filter(box, target.scaled), box=box, reducing_gap=3.0)
+
+
+def _filter(box: tuple[float, float, float, float], size: tuple[int, int]) -> Image.Resampling:
+    """LANCZOS, except BICUBIC for reductions under 3x.
+
+    Under 3x the whole reduction is one convolution, and LANCZOS's kernel is half
+    as wide again as BICUBIC's: for 1920x1080 -> 1280 a fifth of the engine's
+    time, for the same PSNR after JPEG encoding (41.39 against 41.41 dB) and
+    still above libvips' for lossless outputs (1024x768 -> 400: 49.8 dB against
+    44.5). From 3x up, `reducing_gap=3` box-reduces first and LANCZOS finishes:
+    a gap of 3 rather than 2 keeps 1024x768 -> 100 at 46.6 dB instead of 41.1.
+    Upscales keep LANCZOS, whose kernel is then narrow.
+    """
+    factor = max((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
+    return Image.Resampling.BICUBIC if 1.0 < factor < 3.0 else Image.Resampling.LANCZOS
 
 
 def _place(resized: Image.Image, target: Plan, target_format: str) -> Image.Image:
