@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.backoff import exponential
 from common.kafka import ensure_topics
 from common.settings import load_settings
 from common.store import ObjectStore
@@ -96,7 +97,7 @@ class Role:
 
 def backoff(restarts: int) -> float:
     """Seconds to wait before a restart: doubling after each quick death, capped."""
-    return float(min(30.0, 0.5 * 2**restarts))
+    return exponential(restarts + 1, 0.5, 30.0)
 
 
 class ServerWatch:

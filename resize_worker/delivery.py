@@ -17,10 +17,10 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
+from common.backoff import jittered
 from common.errors import BrokerUnavailable
 from common.kafka import Headers, coordinates, produce_and_wait
 from common.settings import Settings
-from resize_worker.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class AtLeastOnce:
                 return
             except BrokerUnavailable as e:
                 log.warning("record not acknowledged, retrying: %s", e, extra={"task_id": record.key})
-                if self._stop.wait(backoff_delay(attempt, 0.5, 5.0)):
+                if self._stop.wait(jittered(attempt, 0.5, 5.0)):
                     self._acknowledged = False
 
     def commit(self, msg: Message) -> Commit:

@@ -7,7 +7,6 @@ partition whose head is not due yet.
 
 from __future__ import annotations
 
-import random
 import time
 
 from confluent_kafka import Message
@@ -16,11 +15,6 @@ from common.kafka import headers_of
 
 ATTEMPT_HEADER = "imgresize.attempt"
 NOT_BEFORE_HEADER = "imgresize.not-before-ms"
-
-
-def backoff_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
 def _header(msg: Message, name: str) -> bytes | None:

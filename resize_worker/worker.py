@@ -17,6 +17,7 @@ import time
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from common import metrics
+from common.backoff import jittered
 from common.dead_letter import dead_letter
 from common.kafka import coordinates, headers_of, high_watermarks, make_consumer, make_producer
 from common.settings import Settings
@@ -24,7 +25,7 @@ from resize_worker.attempt import Attempts
 from resize_worker.crashes import CrashLedger
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record
 from resize_worker.errors import WorkerCrashed
-from resize_worker.retry import attempt_of, backoff_delay, not_before_of, retry_headers
+from resize_worker.retry import attempt_of, not_before_of, retry_headers
 from resize_worker.started import StartedNotice
 from schemas import Codec, SerializationError, default_codec, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
@@ -93,7 +94,7 @@ class ResizeWorker:
         delivery.send(self._event(outcome))
         if isinstance(outcome, ResizeFailed) and outcome.retriable:
             metrics.RETRIES.inc()
-            delay = backoff_delay(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
+            delay = jittered(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
             delivery.send(
                 Record(
                     self.settings.retry_topic,

@@ -12,6 +12,7 @@ import certifi
 import urllib3
 
 from common import metrics
+from common.backoff import exponential
 from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
 from webhook_notifier.policy import CallbackPolicy, CallbackRefused, CallbackTarget, check
 
@@ -33,7 +34,7 @@ class RetryPolicy:
 
     def delay(self, failed_attempts: int) -> float:
         """Exponential: 1, 2, 4, ... times the base, capped."""
-        return float(min(self.backoff_seconds * 2 ** (failed_attempts - 1), self.backoff_max_seconds))
+        return exponential(failed_attempts, self.backoff_seconds, self.backoff_max_seconds)
 
 
 class ConnectionPools:

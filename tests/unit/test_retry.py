@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from resize_worker.retry import ATTEMPT_HEADER, NOT_BEFORE_HEADER, backoff_delay, retry_headers
+from common.backoff import exponential, jittered
+from resize_worker.retry import ATTEMPT_HEADER, NOT_BEFORE_HEADER, retry_headers
 
 
 def test_retry_headers_keep_the_requests_own_and_replace_the_previous_schedule() -> None:
@@ -18,5 +19,11 @@ def test_retry_headers_keep_the_requests_own_and_replace_the_previous_schedule()
 
 def test_backoff_stays_within_its_bounds() -> None:
     for attempt in range(1, 12):
-        delay = backoff_delay(attempt, 0.5, 10.0)
+        delay = jittered(attempt, 0.5, 10.0)
         assert 0.0 <= delay <= 10.0
+        assert delay <= exponential(attempt, 0.5, 10.0)
+
+
+def test_one_exponential_formula_for_every_retry() -> None:
+    assert [exponential(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
+    assert exponential(0, 0.5, 3.0) == 0.5  # attempt numbers start at 1; less is the first attempt
