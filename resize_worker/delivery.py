@@ -38,7 +38,11 @@ class Commit(enum.Enum):
 
     DONE = "done"  # its effects and its offset are settled
     AGAIN = "again"  # rolled back and rewound: the same record comes back from the next poll
-    STOP = "stop"  # stopping before its effects were acknowledged: not settled, the loop must end
+
+
+class Stopped(Exception):
+    """The worker is stopping while a record it produced is not acknowledged: the request is not
+    settled, its offset must not be committed, and the next owner of its partition handles it again."""
 
 
 class Delivery(Protocol):
@@ -55,19 +59,18 @@ class AtLeastOnce:
         self._producer = producer
         self._consumer = consumer
         self._stop = stop
-        self._acknowledged = True
 
     def begin(self) -> None:
-        self._acknowledged = True
+        """Nothing to open: each record is acknowledged on its own."""
 
     def send(self, record: Record, durable: bool = True) -> None:
-        """Produce; when durable, wait for the ack, retrying while the broker is away."""
+        """Produce; when durable, wait for the ack, retrying while the broker is away (Stopped if told to stop)."""
         if not durable:
             self._producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=record.headers)
             self._producer.poll(0)
             return
         attempt = 0
-        while self._acknowledged:
+        while True:
             attempt += 1
             try:
                 produce_and_wait(
@@ -82,11 +85,9 @@ class AtLeastOnce:
             except BrokerUnavailable as e:
                 log.warning("record not acknowledged, retrying: %s", e, extra={"task_id": record.key})
                 if self._stop.wait(jittered(attempt, 0.5, 5.0)):
-                    self._acknowledged = False
+                    raise Stopped(f"stopping with a {record.topic} record unacknowledged") from e
 
     def commit(self, msg: Message) -> Commit:
-        if not self._acknowledged:
-            return Commit.STOP
         self._consumer.store_offsets(message=msg)
         return Commit.DONE
 

@@ -23,7 +23,7 @@ from common.kafka import coordinates, headers_of, high_watermarks, make_consumer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
 from resize_worker.crashes import CrashLedger
-from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record
+from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record, Stopped
 from resize_worker.errors import WorkerCrashed
 from resize_worker.retry import attempt_of, not_before_of, retry_headers
 from resize_worker.started import StartedNotice
@@ -220,10 +220,12 @@ class ResizeWorker:
                 if self._defer_if_not_due(msg):
                     continue
                 delivery.begin()
-                self._handle(msg, delivery)
-                settled = delivery.commit(msg)
-                if settled is Commit.STOP:
+                try:
+                    self._handle(msg, delivery)
+                except Stopped as e:
+                    log.info("stopped before the request was settled: %s", e, extra={"offset": msg.offset()})
                     break
+                settled = delivery.commit(msg)
                 if settled is Commit.AGAIN:
                     continue  # rewound: not done, and its partition's end is not reached
                 self.processed += 1

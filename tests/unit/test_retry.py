@@ -27,3 +27,26 @@ def test_backoff_stays_within_its_bounds() -> None:
 def test_one_exponential_formula_for_every_retry() -> None:
     assert [exponential(n, 0.5, 3.0) for n in range(1, 6)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     assert exponential(0, 0.5, 3.0) == 0.5  # attempt numbers start at 1; less is the first attempt
+
+
+def test_stopping_while_the_broker_is_away_raises_stopped_and_commits_nothing() -> None:
+    """An unacknowledged outcome and a stop request: Stopped, not a silent return the loop could commit after."""
+    import threading
+
+    import pytest
+    from confluent_kafka import Consumer, Producer
+
+    from common.settings import Settings
+    from resize_worker.delivery import AtLeastOnce, Record, Stopped
+
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", produce_timeout_seconds=0.5)
+    producer = Producer({"bootstrap.servers": "127.0.0.1:1", "message.timeout.ms": 500, "log_level": 0})
+    consumer = Consumer({"bootstrap.servers": "127.0.0.1:1", "group.id": "never-joined", "log_level": 0})
+    stop = threading.Event()
+    threading.Timer(1.0, stop.set).start()
+    delivery = AtLeastOnce(settings, producer, consumer, stop)
+    try:
+        with pytest.raises(Stopped):
+            delivery.send(Record("results", "task", b"outcome"))
+    finally:
+        consumer.close()
