@@ -13,6 +13,7 @@ from common.store import ObjectStore
 from resize_worker.engine import ResizedImage, Target
 from resize_worker.errors import InvalidRequest, ResizeError, SourceNotAllowed
 from resize_worker.isolation import IsolatedResizer
+from resize_worker.retry import Step, next_step
 from schemas.events import (
     Event,
     ResizeCompleted,
@@ -138,13 +139,10 @@ class Attempts:
             callback_url=request.callback_url,
         )
 
-    def run(self, request: ResizeRequested, attempt: int) -> tuple[Event, bool]:
-        """The outcome event, and whether the failure (if any) was transient.
-
-        ResizeFailed has retriable=True only for a transient fault with attempts left.
-        """
+    def run(self, request: ResizeRequested, attempt: int) -> tuple[Event, Step]:
+        """The outcome event, and what follows it (a ResizeFailed says retriable=True exactly when a retry does)."""
         try:
-            return self._succeed(request, attempt), False
+            return self._succeed(request, attempt), Step.DONE
         except ResizeError as e:
             code, message, transient = e.code, str(e), False
         except ObjectNotFound as e:
@@ -154,7 +152,8 @@ class Attempts:
         except Exception as e:  # noqa: BLE001 - a bug must fail the task, not the worker
             log.exception("unexpected error", extra={"task_id": request.task_id})
             code, message, transient = "internal_error", f"{type(e).__name__}: {e}", False
-        retriable = transient and attempt < self.settings.max_attempts
+        step = next_step(True, transient, attempt, self.settings.max_attempts)
+        retriable = step is Step.RETRY
         metrics.RESIZE_FAILURES.labels(code).inc()
         log.warning(
             "attempt failed: %s %s",
@@ -171,4 +170,4 @@ class Attempts:
             retriable=retriable,
             callback_url=request.callback_url,
         )
-        return failed, transient
+        return failed, step

@@ -7,6 +7,7 @@ partition whose head is not due yet.
 
 from __future__ import annotations
 
+import enum
 import time
 
 from confluent_kafka import Message
@@ -15,6 +16,21 @@ from common.kafka import headers_of
 
 ATTEMPT_HEADER = "imgresize.attempt"
 NOT_BEFORE_HEADER = "imgresize.not-before-ms"
+
+
+class Step(enum.Enum):
+    """What follows an attempt."""
+
+    DONE = "done"  # a success, or a failure that another attempt would repeat
+    RETRY = "retry"  # a transient failure with attempts left: through the retry topic
+    DEAD_LETTER = "dead_letter"  # a transient failure with no attempts left
+
+
+def next_step(failed: bool, transient: bool, attempt: int, max_attempts: int) -> Step:
+    """The one place that decides between done, retry and dead letter."""
+    if not (failed and transient):
+        return Step.DONE
+    return Step.RETRY if attempt < max_attempts else Step.DEAD_LETTER
 
 
 def _header(msg: Message, name: str) -> bytes | None:

@@ -25,7 +25,7 @@ from resize_worker.attempt import Attempts
 from resize_worker.crashes import CrashLedger
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record, Stopped
 from resize_worker.errors import WorkerCrashed
-from resize_worker.retry import attempt_of, not_before_of, retry_headers
+from resize_worker.retry import Step, attempt_of, not_before_of, retry_headers
 from resize_worker.started import StartedNotice
 from schemas import Codec, SerializationError, default_codec, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
@@ -88,11 +88,11 @@ class ResizeWorker:
         # Started is informational: not awaited, and only sent for an attempt that runs long.
         self._started.arm(lambda: delivery.send(self._event(started), durable=False))
         try:
-            outcome, transient = self.attempts.run(request, attempt)
+            outcome, step = self.attempts.run(request, attempt)
         finally:
             self._started.disarm()
         delivery.send(self._event(outcome))
-        if isinstance(outcome, ResizeFailed) and outcome.retriable:
+        if step is Step.RETRY:
             metrics.RETRIES.inc()
             delay = jittered(attempt, self.settings.retry_backoff_seconds, self.settings.retry_backoff_max_seconds)
             delivery.send(
@@ -103,7 +103,7 @@ class ResizeWorker:
                     retry_headers(attempt + 1, delay, original=headers_of(msg)),
                 )
             )
-        elif transient and isinstance(outcome, ResizeFailed):
+        elif step is Step.DEAD_LETTER and isinstance(outcome, ResizeFailed):
             self._dead_letter(msg, f"retries exhausted after {attempt} attempts: {outcome.error_message}", delivery)
         else:
             log.info("task finished", extra={"task_id": request.task_id, "attempt": attempt})

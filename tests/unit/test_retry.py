@@ -50,3 +50,13 @@ def test_stopping_while_the_broker_is_away_raises_stopped_and_commits_nothing() 
             delivery.send(Record("results", "task", b"outcome"))
     finally:
         consumer.close()
+
+
+def test_done_retry_or_dead_letter_is_decided_in_one_place() -> None:
+    from resize_worker.retry import Step, next_step
+
+    assert next_step(False, False, 1, 5) is Step.DONE  # a success
+    assert next_step(True, False, 1, 5) is Step.DONE  # a permanent failure: another attempt would repeat it
+    assert next_step(True, True, 1, 5) is Step.RETRY
+    assert next_step(True, True, 4, 5) is Step.RETRY
+    assert next_step(True, True, 5, 5) is Step.DEAD_LETTER
