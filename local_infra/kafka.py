@@ -38,7 +38,7 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
 </project>
 """
 
-# Broker logs go to a file of their own, at WARN, so a run's output stays readable.
+# Broker logs go to a file of their own, at WARN (ISR changes at INFO), so a run's output stays readable.
 _LOG4J2 = """status = warn
 appender.file.type = File
 appender.file.name = file
@@ -49,6 +49,9 @@ rootLogger.level = WARN
 rootLogger.appenderRef.file.ref = file
 logger.kafka.name = kafka
 logger.kafka.level = WARN
+# ISR shrinks and expands: few lines, and what a failover is made of.
+logger.partition.name = kafka.cluster.Partition
+logger.partition.level = INFO
 """
 
 

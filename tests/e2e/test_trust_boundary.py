@@ -25,6 +25,13 @@ def _produce(pipeline: Pipeline, topic: str, event: Event) -> None:
     assert producer.flush(30) == 0
 
 
+def _completion(task_id: str, result: StoredImage, attempt: int) -> ResizeCompleted:
+    """An outcome as a producer writing straight to Kafka would send it, for a 60x40 source."""
+    return ResizeCompleted(
+        task_id=task_id, result=result, source_width=60, source_height=40, duration_ms=1, attempt=attempt
+    )
+
+
 def _request(pipeline: Pipeline, bucket: str, key: str, **fields: object) -> dict[str, object]:
     task_id = str(uuid.uuid4())
     request = ResizeRequested(task_id=task_id, source=ObjectRef(bucket, key), width=40, **fields)  # type: ignore[arg-type]
@@ -68,13 +75,8 @@ def test_a_forged_completion_is_not_served(pipeline: Pipeline) -> None:
     assert genuine.headers["X-Content-Type-Options"] == "nosniff"
     assert genuine.headers["Content-Security-Policy"].startswith("default-src 'none'")
     # A later outcome for the same task, produced straight to Kafka, points at the HTML object.
-    forged = ResizeCompleted(
-        task_id=task_id,
-        result=StoredImage(store.bucket, "incoming/page.html", "text/html", 1, 1, len(html), "e"),
-        source_width=60,
-        source_height=40,
-        duration_ms=1,
-        attempt=9,
+    forged = _completion(
+        task_id, StoredImage(store.bucket, "incoming/page.html", "text/html", 1, 1, len(html), "e"), attempt=9
     )
     _produce(pipeline, pipeline.settings.results_topic, forged)
     deadline_reads = 0
@@ -111,22 +113,16 @@ def test_an_outcome_dated_far_ahead_does_not_win_its_task_for_ever(
     assert datetime.fromisoformat(body["finished_at"]) <= datetime.now(UTC)
 
     result = genuine["result"]
-    redo = ResizeCompleted(
-        task_id=task_id,
-        result=StoredImage(
-            pipeline.settings.s3_bucket,
-            f"results/{task_id}",
-            result["content_type"],
-            result["width"],
-            result["height"],
-            result["size_bytes"],
-            "e",
-        ),
-        source_width=60,
-        source_height=40,
-        duration_ms=1,
-        attempt=10,
+    stored = StoredImage(
+        pipeline.settings.s3_bucket,
+        f"results/{task_id}",
+        result["content_type"],
+        result["width"],
+        result["height"],
+        result["size_bytes"],
+        "e",
     )
+    redo = _completion(task_id, stored, attempt=10)
     _produce(pipeline, pipeline.settings.results_topic, redo)
     reads = 0
     while pipeline.status(task_id).json()["status"] != "SUCCESS":
