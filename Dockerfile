@@ -9,6 +9,7 @@ COPY producer_api producer_api
 COPY resize_worker resize_worker
 COPY status_store status_store
 COPY webhook_notifier webhook_notifier
+COPY vocabulary vocabulary
 COPY ops ops
 COPY local_infra local_infra
 COPY bench bench

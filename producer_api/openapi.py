@@ -13,7 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from common.settings import Settings
-from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES
+from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES
 
 bp = Blueprint("openapi", __name__)
 

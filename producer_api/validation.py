@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from werkzeug.datastructures import FileStorage
 
 from producer_api.errors import ApiError
-from resize_worker.engine import OUTPUT_FORMATS
-from resize_worker.errors import ResizeError
-from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES, MODES
-from resize_worker.probe import ImageInfo, probe
 from schemas.events import variant_names_problem
+from vocabulary.errors import ResizeError
+from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, MODES, OUTPUT_FORMATS
+from vocabulary.probe import ImageInfo, probe
 
 _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 

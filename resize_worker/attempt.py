@@ -11,7 +11,6 @@ from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
 from common.store import ObjectStore
 from resize_worker.engine import ResizedImage, Target
-from resize_worker.errors import InvalidRequest, ResizeError, SourceNotAllowed
 from resize_worker.isolation import IsolatedResizer
 from resize_worker.retry import Step, next_step
 from schemas.events import (
@@ -24,6 +23,7 @@ from schemas.events import (
     VariantSpec,
     variant_names_problem,
 )
+from vocabulary.errors import InvalidRequest, ResizeError, SourceNotAllowed
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,17 @@ from PIL import Image, ImageOps, ImageSequence
 
 from resize_worker.colour import working_mode
 from resize_worker.encode import ALPHA_FORMATS, ANIMATED_FORMATS, Animation, encode
-from resize_worker.errors import CorruptImage, InvalidRequest, TooManyPixels
-from resize_worker.geometry import CONTENT_GRAVITIES, GRAVITIES, Plan, plan
+from resize_worker.geometry import Plan, plan
 from resize_worker.gravity import entropy_anchor
-from resize_worker.probe import CONTENT_TYPES, probe
+from vocabulary.errors import CorruptImage, InvalidRequest, TooManyPixels
+from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, OUTPUT_FORMATS
+from vocabulary.probe import CONTENT_TYPES, probe
 
 DEFAULT_MAX_PIXELS = 50_000_000
 DEFAULT_MAX_FRAMES = 300
 DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000
 # The largest width or height asked for (the service's MAX_DIMENSION setting).
 DEFAULT_MAX_DIMENSION = 10_000
-OUTPUT_FORMATS = {"jpeg": "JPEG", "jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "avif": "AVIF"}
 # Sources whose own format is not an output format are written as PNG (lossless, keeps alpha).
 _FALLBACK_OUTPUT = "PNG"
 # Padding: white, transparent where the format holds alpha.

@@ -4,23 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-MODES = ("fill", "fit", "pad", "stretch")
-
-# Where a fill crop sits on the free axis: 0 = left/top, 0.5 = centre, 1 = right/bottom.
-GRAVITIES: dict[str, tuple[float, float]] = {
-    "centre": (0.5, 0.5),
-    "center": (0.5, 0.5),
-    "north": (0.5, 0.0),
-    "south": (0.5, 1.0),
-    "east": (1.0, 0.5),
-    "west": (0.0, 0.5),
-    "northeast": (1.0, 0.0),
-    "northwest": (0.0, 0.0),
-    "southeast": (1.0, 1.0),
-    "southwest": (0.0, 1.0),
-}
-# Chosen from the picture itself: the crop window with the most detail.
-CONTENT_GRAVITIES = ("entropy",)
+from vocabulary.options import MODES
 
 
 @dataclass(frozen=True)

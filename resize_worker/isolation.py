@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from resize_worker.engine import ResizedImage, Target, resize_many
-from resize_worker.errors import ResizeError, ResourceLimit
+from vocabulary.errors import ResizeError, ResourceLimit
 
 log = logging.getLogger(__name__)
 

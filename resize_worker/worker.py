@@ -24,11 +24,11 @@ from common.settings import Settings
 from resize_worker.attempt import Attempts
 from resize_worker.crashes import CrashLedger
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record, Stopped
-from resize_worker.errors import WorkerCrashed
 from resize_worker.retry import Step, attempt_of, not_before_of, retry_headers
 from resize_worker.started import StartedNotice
 from schemas import Codec, SerializationError, default_codec, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
+from vocabulary.errors import WorkerCrashed
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ from common.kafka import coordinates, make_consumer, make_producer, next_batch
 from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec
 from schemas.events import ResizeCompleted, ResizeFailed
+from vocabulary.callback_policy import CallbackPolicy
 from webhook_notifier.payload import encode, payload_of, wants_webhook
-from webhook_notifier.policy import CallbackPolicy
 from webhook_notifier.progress import OffsetTracker
 from webhook_notifier.sender import DELIVERED, FAILED, GAVE_UP, Attempt, RetryPolicy, Sender
 

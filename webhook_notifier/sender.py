@@ -14,7 +14,7 @@ import urllib3
 from common import metrics
 from common.backoff import exponential
 from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, sign
-from webhook_notifier.policy import CallbackPolicy, CallbackRefused, CallbackTarget, check
+from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, CallbackTarget, check
 
 DELIVERED, REJECTED, REFUSED, FAILED, GAVE_UP = "delivered", "rejected", "refused", "failed", "gave_up"
 # Of a receiver's answer only the status matters: at most this much of the body is read.

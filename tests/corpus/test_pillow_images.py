@@ -22,10 +22,10 @@ from PIL import Image, ImageChops, ImageCms, ImageOps, ImageSequence, ImageStat
 
 from resize_worker.colour import profile_space
 from resize_worker.engine import DEFAULT_MAX_PIXELS, Target, output_format, resize_many
-from resize_worker.errors import ResizeError
 from resize_worker.geometry import plan
-from resize_worker.probe import probe, sniff_format
 from tests.corpus.pillow_suite import files, images_dir
+from vocabulary.errors import ResizeError
+from vocabulary.probe import probe, sniff_format
 
 SUITE = images_dir()
 ALL_FILES = files(SUITE)

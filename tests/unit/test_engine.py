@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from resize_worker.engine import resize
-from resize_worker.errors import CorruptImage, InvalidRequest, NotAnImage, TooManyPixels
+from vocabulary.errors import CorruptImage, InvalidRequest, NotAnImage, TooManyPixels
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:

@@ -11,8 +11,8 @@ from PIL import Image, ImageCms
 
 from bench.corpus import animated_gif, encode, photo_like
 from resize_worker.engine import resize
-from resize_worker.errors import CorruptImage, NotAnImage, TooManyPixels
 from tests.images import opened
+from vocabulary.errors import CorruptImage, NotAnImage, TooManyPixels
 
 PHOTO = photo_like(320, 240)
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

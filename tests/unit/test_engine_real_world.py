@@ -12,9 +12,9 @@ from PIL import Image, ImageChops, ImageCms, ImageSequence, ImageStat
 from bench.corpus import encode, photo_like
 from resize_worker.colour import profile_space
 from resize_worker.engine import resize
-from resize_worker.errors import CorruptImage
 from tests.corpus.pillow_suite import icc_profile
 from tests.images import opened
+from vocabulary.errors import CorruptImage
 
 # A CMYK profile where the system has one (Ghostscript's); LittleCMS cannot make one.
 CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")

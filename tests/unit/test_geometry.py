@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resize_worker.geometry import GRAVITIES, plan
+from resize_worker.geometry import plan
+from vocabulary.options import GRAVITIES
 
 sides = st.integers(min_value=1, max_value=5000)
 

@@ -15,9 +15,9 @@ from PIL import Image
 
 from bench.corpus import encode, photo_like
 from resize_worker.engine import Target, resize
-from resize_worker.errors import ResizeError, TooManyPixels
 from resize_worker.isolation import IsolatedResizer
 from tests.images import growing_gif
+from vocabulary.errors import ResizeError, TooManyPixels
 
 BUDGET = {"max_pixels": 50_000_000, "max_frames": 300, "max_output_pixels": 100_000_000}
 

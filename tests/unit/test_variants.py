@@ -12,9 +12,9 @@ from producer_api.errors import ApiError
 from producer_api.validation import NamedOrder, ResizeOrder, parse_order
 from resize_worker.attempt import outputs_of, result_key
 from resize_worker.engine import Target, resize, resize_many
-from resize_worker.errors import InvalidRequest
 from schemas import ObjectRef, ResizeRequested, VariantSpec
 from schemas.client import resize_request
+from vocabulary.errors import InvalidRequest
 
 
 def _jpeg(width: int = 1600, height: int = 1200) -> bytes:

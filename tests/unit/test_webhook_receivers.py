@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from webhook_notifier.policy import CallbackPolicy, CallbackRefused, check, is_public
+from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check, is_public
 from webhook_notifier.sender import DELIVERED, FAILED, MAX_RESPONSE_BYTES, REFUSED, Sender
 
 LOOPBACK = CallbackPolicy(allow_private=True)

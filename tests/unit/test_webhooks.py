@@ -10,8 +10,8 @@ import pytest
 from common.settings import Settings
 from schemas import ResizeCompleted, ResizeFailed, StoredImage, VariantImage
 from schemas.webhook import sign, verify
+from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check, is_public
 from webhook_notifier.payload import payload_of, wants_webhook
-from webhook_notifier.policy import CallbackPolicy, CallbackRefused, check, is_public
 from webhook_notifier.sender import RetryPolicy
 
 # Names resolve through this table only: no DNS in unit tests.

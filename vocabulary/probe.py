@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from resize_worker.errors import CorruptImage, NotAnImage, TooManyPixels, UnsupportedFormat
+from vocabulary.errors import CorruptImage, NotAnImage, TooManyPixels, UnsupportedFormat
 
 # Magic numbers of the formats accepted, checked before Pillow sees the bytes,
 # so a file name or a client's Content-Type is never trusted.
