@@ -8,6 +8,7 @@ COPY schemas schemas
 COPY producer_api producer_api
 COPY resize_worker resize_worker
 COPY status_store status_store
+COPY read_model read_model
 COPY webhook_notifier webhook_notifier
 COPY vocabulary vocabulary
 COPY ops ops

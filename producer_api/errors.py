@@ -6,7 +6,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.errors import BrokerUnavailable, ImageServiceError, StoreUnavailable
-from status_store.errors import ViewError
+from read_model.errors import ViewError
 
 
 class IdempotencyConflict(ImageServiceError):

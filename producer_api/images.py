@@ -17,7 +17,7 @@ from common.store import ObjectStore
 from producer_api.errors import ApiError
 from producer_api.lookup import ingress, requested_wait, task_or_404, wait_for_terminal
 from producer_api.validation import parse_order, read_image
-from status_store.fold import FAILURE, SUCCESS, TaskRow, variant_results
+from read_model.fold import FAILURE, SUCCESS, TaskRow, variant_results
 from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check
 
 bp = Blueprint("images", __name__, url_prefix="/api/v1/images")

@@ -18,10 +18,10 @@ from common.store import ObjectStore
 from producer_api.errors import IdempotencyConflict
 from producer_api.validation import NamedOrder, ResizeOrder
 from producer_api.views import ViewConnections
+from read_model.errors import ViewError
+from read_model.fold import TaskRow
+from read_model.view import StatusView
 from schemas import Codec, ObjectRef, ResizeRequested, VariantSpec, default_codec, producer_name
-from status_store.errors import ViewError
-from status_store.fold import TaskRow
-from status_store.view import StatusView
 from vocabulary.probe import ImageInfo
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from producer_api.errors import ApiError
 from producer_api.ingress import Ingress
 from producer_api.rate_limit import LongPollSlots
 from producer_api.view_watch import ViewWatch
-from status_store.fold import TERMINAL, TaskRow
+from read_model.fold import TERMINAL, TaskRow
 
 
 def ingress() -> Ingress:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from producer_api import images
 from producer_api.lookup import long_poll, requested_wait, task_or_404
 from producer_api.view_watch import ViewWatch
-from status_store.fold import SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
+from read_model.fold import SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
 
 bp = Blueprint("status", __name__, url_prefix="/api/v1/status")
 

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from status_store.errors import ViewError
-from status_store.fold import TaskRow
-from status_store.view import StatusView
+from read_model.errors import ViewError
+from read_model.fold import TaskRow
+from read_model.view import StatusView
 
 try:
     from inotify_simple import INotify

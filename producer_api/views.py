@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from status_store.view import StatusView
+from read_model.view import StatusView
 
 
 class ViewConnections:

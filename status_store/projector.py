@@ -15,10 +15,10 @@ from common import metrics
 from common.dead_letter import send_to_dead_letter
 from common.kafka import coordinates, high_watermarks, logged_at, make_consumer, make_producer, next_batch
 from common.settings import Settings
+from read_model.fold import bounded_in_time
+from read_model.view import StatusView
 from schemas import Codec, SerializationError, default_codec
 from schemas.events import Event
-from status_store.fold import bounded_in_time
-from status_store.view import StatusView
 
 log = logging.getLogger(__name__)
 

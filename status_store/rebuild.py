@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 from common.settings import Settings
+from read_model.view import StatusView
 from status_store.projector import Projector
-from status_store.view import StatusView
 
 log = logging.getLogger(__name__)
 

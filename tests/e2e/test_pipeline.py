@@ -11,9 +11,9 @@ from confluent_kafka import Producer
 from PIL import Image
 
 from common.store import ObjectStore
+from read_model.view import StatusView
 from schemas import ObjectRef, ResizeRequested, default_codec
 from status_store.rebuild import rebuild
-from status_store.view import StatusView
 from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e

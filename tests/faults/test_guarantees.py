@@ -25,10 +25,10 @@ from common.settings import Settings
 from common.store import ObjectStore
 from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay, start_offsets
+from read_model.view import StatusView
 from resize_worker.worker import ResizeWorker
 from schemas import ObjectRef, ResizeCompleted, ResizeRequested, ResizeStarted, default_codec
 from schemas.codec import MARKER
-from status_store.view import StatusView
 from tests.faults.conftest import BIN, RestartableKafka, RestartableS3, RoleProcesses, settings_env
 from tests.pipeline import Pipeline, jpeg_bytes
 

@@ -13,9 +13,9 @@ from confluent_kafka.admin import AdminClient, NewPartitions
 
 from common.kafka import ensure_topics
 from common.settings import Settings
+from read_model.view import StatusView
 from schemas import ObjectRef, ResizeRequested, default_codec
 from status_store.projector import Projector
-from status_store.view import StatusView
 
 pytestmark = pytest.mark.integration
 

@@ -7,18 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas import (
-    ObjectRef,
-    ResizeCompleted,
-    ResizeFailed,
-    ResizeRequested,
-    ResizeStarted,
-    StoredImage,
-    VariantImage,
-    VariantSpec,
-)
-from schemas.events import Event
-from status_store.fold import (
+from read_model.fold import (
     FAILURE,
     PENDING,
     RETRY,
@@ -30,6 +19,17 @@ from status_store.fold import (
     requested_variants,
     variant_results,
 )
+from schemas import (
+    ObjectRef,
+    ResizeCompleted,
+    ResizeFailed,
+    ResizeRequested,
+    ResizeStarted,
+    StoredImage,
+    VariantImage,
+    VariantSpec,
+)
+from schemas.events import Event
 
 TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -184,7 +184,7 @@ def test_variants_requested_and_stored_follow_their_events() -> None:
 
 
 def test_an_event_dated_past_its_log_time_and_the_skew_is_folded_at_that_bound() -> None:
-    from status_store.fold import bounded_in_time
+    from read_model.fold import bounded_in_time
 
     logged = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
     skew = timedelta(minutes=5)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from read_model.errors import ViewError
+from read_model.fold import SUCCESS, TaskRow, fold
+from read_model.view import StatusView
 from resize_worker.started import StartedNotice
 from schemas import ObjectRef, ResizeCompleted, ResizeRequested, ResizeStarted, StoredImage
-from status_store.errors import ViewError
-from status_store.fold import SUCCESS, TaskRow, fold
-from status_store.view import StatusView
 
 TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from read_model.fold import requested_variants
+from read_model.view import StatusView
 from schemas import ObjectRef, ResizeRequested, VariantSpec
-from status_store.fold import requested_variants
-from status_store.view import StatusView
 
 TASK = "0b8e6f4e-1f0a-4a55-9f49-0a3d5f7e2c11"
 

@@ -11,9 +11,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from read_model.errors import ViewError
+from read_model.fold import TaskRow, apply
 from schemas.events import Event
-from status_store.errors import ViewError
-from status_store.fold import TaskRow, apply
 
 _FIELDS = [f.name for f in dataclasses.fields(TaskRow)]
 _DATETIMES = {f.name for f in dataclasses.fields(TaskRow) if "datetime" in str(f.type)}
