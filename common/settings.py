@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     s3_bucket: str = "images"
     s3_secure: bool = False
     s3_region: str = "us-east-1"
+    # Where clients reach the object store, for presigned redirects (?redirect=1), e.g.
+    # https://images.example.com. Empty: S3_ENDPOINT, which is usually an internal address.
+    s3_public_endpoint: str = ""
 
     # The event contract's topics.
     requests_topic: str = REQUESTS_TOPIC

@@ -62,6 +62,17 @@ class ObjectStore:
             region=settings.s3_region,
             http_client=http,
         )
+        # Presigning is offline (the region is given): a client for the public address never connects.
+        public = settings.s3_public_endpoint
+        self._presigner = self._client
+        if public:
+            self._presigner = Minio(
+                public.removeprefix("http://").removeprefix("https://").rstrip("/"),
+                access_key=settings.s3_access_key,
+                secret_key=settings.s3_secret_key,
+                secure=public.startswith("https://"),
+                region=settings.s3_region,
+            )
 
     def ensure_bucket(self) -> None:
         try:
@@ -137,7 +148,8 @@ class ObjectStore:
             raise _translate(e, key) from e
 
     def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=15)) -> str:
-        return str(self._client.presigned_get_object(self.bucket, key, expires=expires))
+        """A time-limited GET URL on the public endpoint (S3_PUBLIC_ENDPOINT), signed for that host."""
+        return str(self._presigner.presigned_get_object(self.bucket, key, expires=expires))
 
     def keys(self, prefix: str = "") -> list[str]:
         try:
