@@ -7,7 +7,9 @@ from common.store import ObjectStore
 
 
 def test_a_presigned_url_names_the_public_endpoint_not_the_internal_one() -> None:
-    settings = Settings(s3_endpoint="127.0.0.1:9000", s3_public_endpoint="https://images.example.com", s3_bucket="images")
+    settings = Settings(
+        s3_endpoint="127.0.0.1:9000", s3_public_endpoint="https://images.example.com", s3_bucket="images"
+    )
     url = urlsplit(ObjectStore(settings).presigned_get("results/t"))
     assert (url.scheme, url.netloc, url.path) == ("https", "images.example.com", "/images/results/t")
     query = parse_qs(url.query)
