@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC, RETRY_TOPIC
 
 
+def endpoint_host(endpoint: str) -> str:
+    """host:port of an S3 endpoint given with or without its scheme, as the minio client wants it."""
+    return endpoint.removeprefix("http://").removeprefix("https://")
+
+
 class Settings(BaseSettings):
     """Every knob of every role. Environment variables use the upper-case field name."""
 
@@ -139,7 +144,7 @@ class Settings(BaseSettings):
     @property
     def s3_endpoint_host(self) -> str:
         """host:port as the minio client wants it, whatever scheme the setting carries."""
-        return self.s3_endpoint.removeprefix("http://").removeprefix("https://")
+        return endpoint_host(self.s3_endpoint)
 
     @property
     def s3_endpoint_secure(self) -> bool:

@@ -12,7 +12,7 @@ from minio import Minio
 from minio.error import MinioException, S3Error
 
 from common.errors import ObjectNotFound, StoreUnavailable
-from common.settings import Settings
+from common.settings import Settings, endpoint_host
 
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
 
@@ -67,7 +67,7 @@ class ObjectStore:
         self._presigner = self._client
         if public:
             self._presigner = Minio(
-                public.removeprefix("http://").removeprefix("https://").rstrip("/"),
+                endpoint_host(public.rstrip("/")),
                 access_key=settings.s3_access_key,
                 secret_key=settings.s3_secret_key,
                 secure=public.startswith("https://"),
