@@ -154,14 +154,18 @@ class Attempts:
             code, message, transient = "internal_error", f"{type(e).__name__}: {e}", False
         step = next_step(True, transient, attempt, self.settings.max_attempts)
         retriable = step is Step.RETRY
-        metrics.RESIZE_FAILURES.labels(code).inc()
         log.warning(
             "attempt failed: %s %s",
             code,
             message,
             extra={"task_id": request.task_id, "attempt": attempt, "retriable": retriable},
         )
-        failed = ResizeFailed(
+        return self.failed(request, attempt, code, message, retriable), step
+
+    def failed(self, request: ResizeRequested, attempt: int, code: str, message: str, retriable: bool) -> ResizeFailed:
+        """The ResizeFailed of an attempt, counted by its code."""
+        metrics.RESIZE_FAILURES.labels(code).inc()
+        return ResizeFailed(
             task_id=request.task_id,
             producer=self.producer_id,
             attempt=attempt,
@@ -170,4 +174,3 @@ class Attempts:
             retriable=retriable,
             callback_url=request.callback_url,
         )
-        return failed, step

@@ -114,17 +114,7 @@ class ResizeWorker:
         """A request whose attempts took `crashed` workers down: a final failure and a dead letter, no new attempt."""
         reason = f"{crashed} attempts at this request ended with their worker process; it is not tried again"
         log.error("request dead-lettered: %s", reason, extra={"task_id": request.task_id})
-        failed = ResizeFailed(
-            task_id=request.task_id,
-            producer=self.producer_id,
-            attempt=attempt,
-            error_code=WorkerCrashed.code,
-            error_message=reason,
-            retriable=False,
-            callback_url=request.callback_url,
-        )
-        metrics.RESIZE_FAILURES.labels(WorkerCrashed.code).inc()
-        delivery.send(self._event(failed))
+        delivery.send(self._event(self.attempts.failed(request, attempt, WorkerCrashed.code, reason, retriable=False)))
         self._dead_letter(msg, f"{WorkerCrashed.code}: {reason}", delivery)
 
     # -- the loop -----------------------------------------------------------
