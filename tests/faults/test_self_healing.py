@@ -126,32 +126,24 @@ def test_killed_broker_and_s3_server_are_restarted_and_no_accepted_job_is_lost(s
     kills = {JOBS // 3: f"{stack.run_dir}/kafka/server.properties", 2 * JOBS // 3: f"{stack.run_dir}/s3"}
     healed: dict[str, float] = {}
     refusals: list[int] = []
-    submitted = 0
 
-    def client() -> None:
-        nonlocal submitted
-        while True:
+    def job(turn: int) -> None:
+        marker = kills.get(turn)
+        if marker is not None:
+            name = "kafka" if "kafka" in marker else "s3"
             with lock:
-                if submitted >= JOBS:
-                    return
-                submitted += 1
-                turn = submitted
-            marker = kills.get(turn)
-            if marker is not None:
-                name = "kafka" if "kafka" in marker else "s3"
-                with lock:
-                    before = list(accepted)
-                killed_at = time.monotonic()
-                os.kill(stack.server_pid(marker), signal.SIGKILL)
-                healed[name] = _wait_all_success(stack.api, before, killed_at)
-            task_id, refused = submit_until_accepted(stack.api, image, turn, 64, frozenset({429, 503}))
-            with lock:
-                accepted.append(task_id)
-                refusals.append(refused)
+                before = list(accepted)
+            killed_at = time.monotonic()
+            os.kill(stack.server_pid(marker), signal.SIGKILL)
+            healed[name] = _wait_all_success(stack.api, before, killed_at)
+        task_id, refused = submit_until_accepted(stack.api, image, turn, 64, frozenset({429, 503}))
+        with lock:
+            accepted.append(task_id)
+            refusals.append(refused)
 
+    # CLIENTS threads take the jobs in turn; a thread that kills a server waits for it, the others go on.
     with ThreadPoolExecutor(CLIENTS) as pool:
-        for done in [pool.submit(client) for _ in range(CLIENTS)]:
-            done.result()
+        list(pool.map(job, range(1, JOBS + 1)))
     finish = _wait_all_success(stack.api, accepted, time.monotonic())
     with sqlite3.connect(stack.run_dir / "status.sqlite3") as view:
         rows = view.execute("SELECT task_id FROM tasks").fetchall()
