@@ -34,7 +34,7 @@ from pathlib import Path
 import requests
 
 from bench import corpus, procstat
-from local_infra.process import free_port
+from local_infra.process import free_port, spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"SUCCESS", "FAILURE"}
@@ -96,7 +96,7 @@ def start_stack(workers: int, api_processes: int) -> Stack:
         READ_RATE_LIMIT_BURST="1000000",
     )
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        process = spawn(
             [
                 sys.executable,
                 "-m",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import os
+import queue
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -24,6 +27,40 @@ def die_with_parent() -> None:
     except OSError:
         pass
     os.setpgrp()
+
+
+_spawn_requests: queue.Queue[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]] = (
+    queue.Queue()
+)
+_spawner_lock = threading.Lock()
+_spawner: threading.Thread | None = None
+
+
+def _spawn_loop() -> None:
+    while True:
+        start, result = _spawn_requests.get()
+        try:
+            result.set_result(start())
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            result.set_exception(e)
+
+
+def spawn(argv: Sequence[str], **popen_options: Any) -> subprocess.Popen[bytes]:
+    """subprocess.Popen of a child that dies with this process, from any thread.
+
+    The kernel sends the parent-death signal when the *thread* that forked the
+    child ends, not the process: a broker restarted from a pool thread would be
+    killed with it when the pool shuts down. So every child is forked by one
+    spawner thread that lives as long as the process.
+    """
+    global _spawner
+    with _spawner_lock:
+        if _spawner is None or not _spawner.is_alive():
+            _spawner = threading.Thread(target=_spawn_loop, name="spawner", daemon=True)
+            _spawner.start()
+    result: Future[subprocess.Popen[bytes]] = Future()
+    _spawn_requests.put((lambda: subprocess.Popen(list(argv), preexec_fn=die_with_parent, **popen_options), result))
+    return result.result()
 
 
 def go_env(cache_dir: Path) -> dict[str, str]:
@@ -61,15 +98,7 @@ class ManagedProcess:
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
-            list(argv),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=cwd,
-            preexec_fn=die_with_parent,
-        )
+        self.popen = spawn(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
 
     @property
     def pid(self) -> int:

@@ -26,7 +26,7 @@ from common.backoff import exponential
 from common.kafka import ensure_topics
 from common.settings import load_settings
 from common.store import ObjectStore
-from local_infra.process import die_with_parent
+from local_infra.process import spawn
 from local_infra.stack import LocalServer, provide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,13 +52,8 @@ class Role:
     started_at: float = field(default=0.0)
 
     def start(self) -> None:
-        self.popen = subprocess.Popen(
-            self.argv,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
+        self.popen = spawn(
+            self.argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
         self.started_at = time.monotonic()
         threading.Thread(target=self._pump, args=(self.popen,), daemon=True).start()
@@ -101,12 +96,7 @@ def backoff(restarts: int) -> float:
 
 
 class ServerWatch:
-    """Restarts a broker or S3 server that died, from a thread of its own (being ready takes seconds).
-
-    The thread lives as long as the stack: the kernel kills a child when the
-    thread that started it ends (PR_SET_PDEATHSIG), so no short-lived thread may
-    start one.
-    """
+    """Restarts a broker or S3 server that died, from a thread of its own (being ready takes seconds)."""
 
     def __init__(self, server: LocalServer) -> None:
         self.server = server

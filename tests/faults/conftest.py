@@ -15,6 +15,7 @@ import pytest
 
 from common.settings import Settings
 from local_infra.kafka import KafkaBroker, start_kafka
+from local_infra.process import spawn
 from local_infra.s3 import S3Server, start_s3
 from tests.conftest import ROOT
 
@@ -90,7 +91,7 @@ class RoleProcesses:
 
     def start(self, argv: list[str], env: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}-{len(self.started)}.log").open("wb")
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = spawn(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self.started.append(process)
         return process

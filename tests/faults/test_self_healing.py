@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from local_infra.process import free_port
+from local_infra.process import free_port, spawn
 from tests.pipeline import jpeg_bytes, submit_until_accepted
 
 pytestmark = pytest.mark.faults
@@ -40,7 +40,7 @@ class Stack:
         self.api = f"http://127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "S3_ENDPOINT"}}
         self.log = open(run_dir / "up.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(
+        self.popen = spawn(
             [sys.executable, "-m", "local_infra.up", "--workers", "2", "--api-processes", "1"]
             + ["--api-port", self.api.rsplit(":", 1)[1], "--kafka-port", str(free_port())]
             + ["--s3-port", str(free_port()), "--run-dir", str(run_dir)],
