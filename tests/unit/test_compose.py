@@ -62,3 +62,25 @@ def test_the_image_holds_every_package_the_project_installs() -> None:
             copied.add(words[1])
     assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
     assert all((ROOT / package / "__init__.py").exists() for package in packages)
+
+
+def test_the_three_broker_override_makes_one_quorum_that_every_role_uses() -> None:
+    """`-f docker-compose.brokers3.yml`: three voters that agree, replicated topics, every role pointed at all three."""
+    override = yaml.safe_load((ROOT / "docker-compose.brokers3.yml").read_text())["services"]
+    nodes = {
+        name: {**COMPOSE["services"]["kafka"]["environment"], **override[name]["environment"]}
+        for name in ("kafka", "kafka-2", "kafka-3")
+    }
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in nodes.values()}
+    assert len(voters) == 1
+    listed = dict(voter.split("@") for voter in voters.pop().split(","))
+    for name, env in nodes.items():
+        assert listed[str(env["KAFKA_NODE_ID"])] == f"{name}:9093"
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
+    assert len({env["KAFKA_NODE_ID"] for env in nodes.values()}) == 3
+    app_roles = [name for name, service in COMPOSE["services"].items() if "build" in service]
+    for role in app_roles:
+        env = override[role]["environment"]
+        assert set(env["KAFKA_BOOTSTRAP_SERVERS"].split(",")) == {f"{n}:9092" for n in nodes}, role
+        assert (env["TOPIC_REPLICATION_FACTOR"], env["TOPIC_MIN_INSYNC_REPLICAS"]) == ("3", "2"), role
