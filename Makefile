@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers clean
+.PHONY: install s3-server browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-brokers clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ vips:
 ## This project against thumbor and imaginary, same photo, same machine (installs them under .cache/).
 bench-peers: install s3-server vips
 	$(PY) -m bench.peers_bench --json var/bench-peers.json
+
+## One broker against a three-broker cluster under the photo workload (~4 minutes).
+bench-brokers: install s3-server
+	$(PY) -m bench.brokers_bench --json var/bench-brokers.json
 
 bench-e2e: install
 	$(PY) -m bench.e2e_bench --json var/bench-e2e.json --plot var/latency-vs-load.png

@@ -18,7 +18,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 import requests
 
 from bench import corpus, procstat
-from local_infra.process import free_port, spawn
+from local_infra.process import free_port, spawn, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMINAL = {"SUCCESS", "FAILURE"}
@@ -73,15 +72,10 @@ class Stack:
         return found
 
     def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process, 60)
 
 
-def start_stack(workers: int, api_processes: int) -> Stack:
+def start_stack(workers: int, api_processes: int, brokers: int = 1) -> Stack:
     run_dir = Path(tempfile.mkdtemp(prefix="imgresize-bench."))
     api_port, kafka_port, s3_port = free_port(), free_port(), free_port()
     log = run_dir / "stack.log"
@@ -105,6 +99,8 @@ def start_stack(workers: int, api_processes: int) -> Stack:
                 str(workers),
                 "--api-processes",
                 str(api_processes),
+                "--brokers",
+                str(brokers),
                 "--api-port",
                 str(api_port),
                 "--kafka-port",
@@ -120,7 +116,7 @@ def start_stack(workers: int, api_processes: int) -> Stack:
             env=env,
         )
     stack = Stack(process, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{kafka_port}", run_dir, log)
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{stack.base_url}/readyz", timeout=2).status_code == 200:

@@ -115,17 +115,20 @@ class ManagedProcess:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM by PID, then SIGKILL if it has not exited in time."""
-        if self.alive():
-            try:
-                os.kill(self.pid, signal.SIGTERM)
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.kill(self.pid, signal.SIGKILL)
-                self.popen.wait(timeout=5)
-            except ProcessLookupError:
-                pass
+        terminate(self.popen, timeout)
         self._log.close()
+
+
+def terminate(popen: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
+    """SIGTERM by PID, then SIGKILL if it has not exited in `timeout` seconds; its exit code."""
+    if popen.poll() is None:
+        try:
+            popen.send_signal(signal.SIGTERM)
+            popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(timeout=5)
+    return popen.returncode
 
 
 def wait_until(

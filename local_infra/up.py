@@ -26,7 +26,7 @@ from common.backoff import exponential
 from common.kafka import ensure_topics
 from common.settings import load_settings
 from common.store import ObjectStore
-from local_infra.process import spawn
+from local_infra.process import spawn, terminate
 from local_infra.stack import LocalServer, provide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -81,12 +81,7 @@ class Role:
     def stop(self, timeout: float = 20.0) -> None:
         if self.popen is None or self.popen.poll() is not None:
             return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+        terminate(self.popen, timeout)
         say(self.name, f"stopped (pid {self.popen.pid})")
 
 

@@ -104,7 +104,10 @@ class Pipeline:
         self.closers.append(projector.close)
 
     def start_worker(self) -> None:
-        worker = ResizeWorker(self.settings)
+        # Workers of one process would share its default worker id, and with it a transactional.id:
+        # each would fence the other. Separate worker processes have ids of their own.
+        slot = f"{self.settings.worker_id}-{len(self.workers) + 1}"
+        worker = ResizeWorker(self.settings.model_copy(update={"worker_id": slot}))
         self.workers.append(worker)
         self._spawn(lambda: worker.run(self.stop), "worker")
 

@@ -15,7 +15,7 @@ import pytest
 
 from common.settings import Settings
 from local_infra.kafka import KafkaBroker, start_kafka
-from local_infra.process import spawn
+from local_infra.process import spawn, terminate
 from local_infra.s3 import S3Server, start_s3
 from tests.conftest import ROOT
 
@@ -102,11 +102,7 @@ class RoleProcesses:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 30
         for process in self.started:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            terminate(process, max(0.1, deadline - time.monotonic()))
 
 
 @pytest.fixture

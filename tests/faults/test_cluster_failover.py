@@ -100,10 +100,6 @@ def _kill_leader_and_time_failover(
     return leader, failover, time.monotonic() - restarted_at
 
 
-# Not passing yet, so outside `make test` (run it with `pytest -m cluster`): after a partition
-# leader is killed under this load, a worker's acks=all produce of an outcome times out again
-# and again (its in-flight requests to the new leader time out) and that worker stalls; the jobs
-# behind it stay PENDING. A plain producer on the same cluster fails over in ~6 s.
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_leader_failover_loses_and_doubles_nothing(
     cluster: KafkaCluster, pipeline_factory: Callable[..., Pipeline], guarantee: str

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from local_infra.process import free_port, spawn
+from local_infra.process import free_port, spawn, terminate
 from tests.pipeline import jpeg_bytes, submit_until_accepted
 
 pytestmark = pytest.mark.faults
@@ -70,12 +70,7 @@ class Stack:
             return False
 
     def stop(self) -> None:
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(90)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
+        terminate(self.popen, 90)
         self.log.close()
 
 
