@@ -138,7 +138,19 @@ function submit(files) {
   }
 }
 
-document.addEventListener("DOMContentLoaded", () => {
+// The size bounds are the service's settings, stated once: in its OpenAPI document.
+async function applyLimits() {
+  const response = await fetch("/openapi.json");
+  if (!response.ok) return;
+  const upload = (await response.json()).paths["/api/v1/images/resize"].post.requestBody.content;
+  const fields = upload["multipart/form-data"].schema.properties;
+  for (const name of ["width", "height"]) {
+    if (fields[name] && fields[name].maximum) $(name).max = String(fields[name].maximum);
+  }
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  await applyLimits().catch(() => {});
   const key = $("api-key");
   key.value = localStorage.getItem(KEY_STORAGE) || "";
   key.addEventListener("change", () => localStorage.setItem(KEY_STORAGE, key.value.trim()));

@@ -136,9 +136,11 @@ def test_page_asks_for_the_key_when_the_service_wants_one(
     pipeline_factory: Callable[..., Pipeline], page: Page
 ) -> None:
     key = "web-page-test-key"
-    pipeline = pipeline_factory(auth_required=True, api_keys=f"web:{hash_key(key)}")
+    pipeline = pipeline_factory(auth_required=True, api_keys=f"web:{hash_key(key)}", max_dimension=4321)
     page.goto(pipeline.url("/"))
     expect(page.locator("body[data-ready=true]")).to_be_visible()
+    # The page's size bounds are the service's setting, read from its public OpenAPI document.
+    assert page.get_attribute("#width", "max") == page.get_attribute("#height", "max") == "4321"
     page.set_input_files("#files", files=[{"name": "a.jpg", "mimeType": "image/jpeg", "buffer": jpeg_bytes(200, 100)}])
     expect(page.locator(".job .message")).to_contain_text("401")
     page.fill("#api-key", key)
