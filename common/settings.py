@@ -106,8 +106,12 @@ class Settings(BaseSettings):
     max_output_pixels: int = 100_000_000
 
     # Webhooks: signed outcome POSTs to a request's callback_url.
-    # HMAC-SHA256 key of the X-Imgresize-Signature header; callbacks are refused while it is empty.
+    # HMAC-SHA256 key of the X-Imgresize-Signature header, for tasks whose API key has no secret of
+    # its own; callbacks are refused for a task that would have no secret at all.
     webhook_secret: str = ""
+    # Per API key: `name:secret` entries, comma-separated (made by `imgresize apikey`); a name listed
+    # twice signs with both secrets while one replaces the other.
+    webhook_secrets: str = ""
     # Private, loopback, link-local and reserved addresses are refused unless this is on.
     webhook_allow_private: bool = False
     # Hosts allowed even when private (comma-separated), e.g. an internal receiver.

@@ -9,7 +9,7 @@ Operators (straight to Kafka; settings from the environment, as the services):
 topics      create the contract's topics if missing, and show them
 replay      reprocess requests from a time or an offset (new results supersede old ones)
 rebuild     rebuild this host's status view from the topics
-apikey NAME make an API key for a client, and the hashed entry for API_KEYS
+apikey NAME make an API key for a client, its hashed entry for API_KEYS and a WEBHOOK_SECRETS entry
 dlq list    show the dead-letter topic: id, task, source, error
 dlq republish ID... | --all   send dead letters back as fresh requests
 """
@@ -37,6 +37,7 @@ from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay
 from producer_api.auth import new_key
 from status_store.rebuild import rebuild
+from vocabulary.webhook_secrets import new_secret
 
 
 def _api(args: argparse.Namespace) -> Api:
@@ -118,6 +119,9 @@ def _apikey(settings: Settings, args: argparse.Namespace) -> int:
     key, entry = new_key(args.name)
     print(f"key (give to the client, shown once): {key}")
     print(f"API_KEYS entry (configure the service): {entry}")
+    # The client's own webhook secret: its receiver verifies with it, and no other tenant holds it.
+    # To rotate, list a new entry for the same name beside the old one, then drop the old one.
+    print(f"WEBHOOK_SECRETS entry (the service, and the client's webhook receiver): {args.name}:{new_secret()}")
     return 0
 
 

@@ -15,6 +15,7 @@ from producer_api.errors import register_error_handlers
 from producer_api.guard import install_guard
 from producer_api.ingress import Ingress
 from producer_api.view_watch import ViewWatch
+from vocabulary.webhook_secrets import WebhookSecrets
 
 
 class UploadRequest(Request):
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["ingress"] = Ingress(settings)
     app.extensions["view_watch"] = ViewWatch(settings.view_path)
     app.extensions["openapi"] = openapi.document(settings)
+    WebhookSecrets.from_settings(settings)  # a malformed WEBHOOK_SECRETS stops the start, not a request
     register_error_handlers(app)
     install_guard(app)
     for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):

@@ -19,6 +19,7 @@ from producer_api.lookup import ingress, requested_wait, task_or_404, wait_for_t
 from producer_api.validation import parse_order, read_image
 from read_model.fold import FAILURE, SUCCESS, TaskRow, variant_results
 from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check
+from vocabulary.webhook_secrets import WebhookSecrets
 
 bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
@@ -34,7 +35,7 @@ def submit_resize() -> tuple[Response, int]:
     order = parse_order(request.form, settings.max_dimension, request.headers.get("Accept", ""), settings.max_variants)
     callback_url = request.form.get("callback_url", "").strip()
     if callback_url:
-        order = dataclasses.replace(order, callback_url=checked_callback(callback_url, settings))
+        order = dataclasses.replace(order, callback_url=checked_callback(callback_url, settings, g.get("client")))
     data, info = read_image(request.files, settings.max_pixels, allowed_formats(settings))
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 255:
@@ -52,10 +53,10 @@ def submit_resize() -> tuple[Response, int]:
     return response, 202
 
 
-def checked_callback(url: str, settings: Settings) -> str:
-    """The callback URL if webhooks are on and the policy allows it; a 422 saying why not otherwise."""
-    if not settings.webhook_secret:
-        raise ApiError(422, "webhooks_disabled", "this service has no webhook secret configured; callbacks are off")
+def checked_callback(url: str, settings: Settings, owner: str | None) -> str:
+    """The callback URL if the caller's webhooks can be signed and the policy allows it; a 422 saying why not."""
+    if not WebhookSecrets.from_settings(settings).for_owner(owner):
+        raise ApiError(422, "webhooks_disabled", "no webhook secret is configured for this key; callbacks are off")
     try:
         return check(url, CallbackPolicy.from_settings(settings)).url
     except CallbackRefused as e:

@@ -137,6 +137,7 @@ class Attempts:
             duration_ms=int((time.monotonic() - started) * 1000),
             variants=tuple(stored) if request.variants else (),
             callback_url=request.callback_url,
+            owner=request.owner,
         )
 
     def run(self, request: ResizeRequested, attempt: int) -> tuple[Event, Step]:
@@ -173,4 +174,5 @@ class Attempts:
             error_message=message[:1000],
             retriable=retriable,
             callback_url=request.callback_url,
+            owner=request.owner,
         )

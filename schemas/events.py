@@ -127,6 +127,8 @@ class ResizeCompleted(Event):
     duration_ms: int
     variants: tuple[VariantImage, ...] = ()
     callback_url: str | None = None
+    # Since v5: copied from the request, so the notifier knows whose webhook secret signs it.
+    owner: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +139,8 @@ class ResizeFailed(Event):
     error_message: str
     retriable: bool = False
     callback_url: str | None = None
+    # Since v5: copied from the request, so the notifier knows whose webhook secret signs it.
+    owner: str | None = None
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -30,6 +30,7 @@ from common.settings import Settings
 from schemas import Codec, SerializationError, default_codec
 from schemas.events import ResizeCompleted, ResizeFailed
 from vocabulary.callback_policy import CallbackPolicy
+from vocabulary.webhook_secrets import WebhookSecrets
 from webhook_notifier.payload import encode, payload_of, wants_webhook
 from webhook_notifier.progress import OffsetTracker
 from webhook_notifier.sender import DELIVERED, FAILED, GAVE_UP, Attempt, RetryPolicy, Sender
@@ -49,6 +50,7 @@ class Delivery:
     event_id: str
     task_id: str
     body: bytes
+    secrets: tuple[str, ...]
     attempts: int = 0
 
     @property
@@ -92,8 +94,8 @@ class WebhookNotifier:
         self.retry = RetryPolicy(
             settings.webhook_max_attempts, settings.webhook_backoff_seconds, settings.webhook_backoff_max_seconds
         )
+        self.secrets = WebhookSecrets.from_settings(settings)
         self.sender = Sender(
-            settings.webhook_secret,
             CallbackPolicy.from_settings(settings),
             settings.webhook_timeout_seconds,
             user_agent="imgresize-webhooks",
@@ -128,7 +130,10 @@ class WebhookNotifier:
         assert isinstance(event, ResizeCompleted | ResizeFailed) and event.callback_url
         body = encode(payload_of(event, self.settings.public_base_url))
         self._tracker.seen(tp, offset, settled=False)
-        self._schedule.add(time.monotonic(), Delivery(msg, event.callback_url, event.event_id, event.task_id, body))
+        secrets = self.secrets.for_owner(event.owner)
+        self._schedule.add(
+            time.monotonic(), Delivery(msg, event.callback_url, event.event_id, event.task_id, body, secrets)
+        )
 
     def _revoked(self, _consumer: object, partitions: list[TopicPartition]) -> None:
         self._store_offsets()
@@ -148,7 +153,9 @@ class WebhookNotifier:
                 # A slow receiver holds its own share of the threads, not everyone's: wait, uncounted.
                 self._schedule.add(now + _HOST_BUSY_DELAY, delivery)
                 continue
-            future = self._pool.submit(self.sender.attempt, delivery.url, delivery.event_id, delivery.body)
+            future = self._pool.submit(
+                self.sender.attempt, delivery.url, delivery.event_id, delivery.body, delivery.secrets
+            )
             self._running[future] = delivery
             self._per_host[delivery.host] += 1
 

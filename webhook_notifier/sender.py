@@ -134,16 +134,16 @@ class Attempt:
 class Sender:
     """One signed POST at a time; when to try again is the notifier's business."""
 
-    def __init__(
-        self, secret: str, policy: CallbackPolicy, timeout_seconds: float, user_agent: str, concurrency: int = 8
-    ) -> None:
+    def __init__(self, policy: CallbackPolicy, timeout_seconds: float, user_agent: str, concurrency: int = 8) -> None:
         self.pools = ConnectionPools(per_address=concurrency)
-        self.secret = secret
         self.policy = policy
         self.timeout_seconds = timeout_seconds
         self.user_agent = user_agent
 
-    def attempt(self, url: str, event_id: str, body: bytes) -> Attempt:
+    def attempt(self, url: str, event_id: str, body: bytes, secrets: tuple[str, ...]) -> Attempt:
+        """POST `body` to `url`, signed with each of `secrets` (the task's API key's, or the shared one)."""
+        if not secrets:
+            return Attempt(REFUSED, "no webhook secret for this task's API key: it cannot be signed")
         try:
             # Resolved and checked on every attempt: addresses change.
             target = check(url, self.policy)
@@ -152,7 +152,7 @@ class Sender:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": self.user_agent,
-            SIGNATURE_HEADER: sign(self.secret, body),
+            SIGNATURE_HEADER: sign(secrets, body),
             EVENT_ID_HEADER: event_id,
         }
         started = time.monotonic()

@@ -18,6 +18,7 @@ from PIL import Image
 from common import metrics
 from common.store import ObjectStore
 from ops.dead_letters import read_dead_letters, republish
+from producer_api.auth import hash_key
 from schemas import ObjectRef, ResizeRequested, default_codec
 from schemas.webhook import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from tests.pipeline import Pipeline, jpeg_bytes
@@ -299,3 +300,56 @@ def test_an_unsettled_webhook_survives_a_notifier_restart(
     assert [json.loads(body)["task_id"] for _, _, body in calls] == [task_id, task_id]
     assert calls[0][1][EVENT_ID_HEADER] == calls[1][1][EVENT_ID_HEADER]
     assert verify(SECRET, calls[1][2], calls[1][1][SIGNATURE_HEADER])
+
+
+def test_each_tenant_receives_webhooks_signed_with_its_own_secret_only(
+    pipeline_factory: Callable[..., Pipeline], receiver_factory: Callable[..., Receiver]
+) -> None:
+    """A tenant's receiver holds its own secret: it cannot forge (or verify) another tenant's webhooks."""
+    keys = {"alpha": "alpha-api-key-0123456789", "beta": "beta-api-key-0123456789"}
+    own = {"alpha": "alpha-webhook-secret-new", "beta": "beta-webhook-secret-0123"}
+    alpha_old = "alpha-webhook-secret-old"  # alpha is rotating: both of its secrets are valid for now
+    pipeline = pipeline_factory(
+        notifier=True,
+        webhook_allow_private=True,
+        auth_required=True,
+        api_keys=",".join(f"{name}:{hash_key(key)}" for name, key in keys.items()),
+        webhook_secrets=f"alpha:{own['alpha']},beta:{own['beta']},alpha:{alpha_old}",
+        webhook_secret="",
+        webhook_backoff_seconds=0.3,
+    )
+    received = {}
+    for name, key in keys.items():
+        receiver = receiver_factory()
+        response = pipeline.session.post(
+            pipeline.url("/api/v1/images/resize"),
+            files={"file": ("a.jpg", jpeg_bytes(200, 150))},
+            data={"width": "50", "height": "50", "callback_url": receiver.url},
+            headers={"X-API-Key": key},
+            timeout=30,
+        )
+        assert response.status_code == 202, response.text
+        received[name] = receiver.wait_for(1)[0]
+    for name, (_, headers, body) in received.items():
+        other = "beta" if name == "alpha" else "alpha"
+        assert verify(own[name], body, headers[SIGNATURE_HEADER])
+        assert not verify(own[other], body, headers[SIGNATURE_HEADER])
+        assert not verify(SECRET, body, headers[SIGNATURE_HEADER])
+    assert verify(alpha_old, received["alpha"][2], received["alpha"][1][SIGNATURE_HEADER])
+    assert not verify(alpha_old, received["beta"][2], received["beta"][1][SIGNATURE_HEADER])
+    # With no shared secret, a key without one of its own cannot ask for webhooks at all.
+    gamma = pipeline_factory(
+        auth_required=True,
+        api_keys=f"gamma:{hash_key('gamma-api-key-0123456789')}",
+        webhook_secrets=f"alpha:{own['alpha']}",
+        webhook_secret="",
+        webhook_allow_private=True,
+    )
+    refused = gamma.session.post(
+        gamma.url("/api/v1/images/resize"),
+        files={"file": ("a.jpg", jpeg_bytes(200, 150))},
+        data={"width": "50", "callback_url": "http://127.0.0.1:9/hook"},
+        headers={"X-API-Key": "gamma-api-key-0123456789"},
+        timeout=30,
+    )
+    assert refused.status_code == 422 and refused.json()["code"] == "webhooks_disabled", refused.text

@@ -80,3 +80,25 @@ def test_long_poll_slots_cap_the_total_and_each_client() -> None:
     slots.release("c")
     slots.release("a")
     assert slots.acquire("a") and slots.acquire("a")
+
+
+def test_apikey_makes_a_key_its_hashed_entry_and_a_webhook_secret_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ops.cli import main
+    from producer_api.auth import authenticate, parse_keys
+    from vocabulary.webhook_secrets import parse_secrets
+
+    secrets_made = []
+    for _ in range(2):
+        with pytest.raises(SystemExit) as exited:
+            main(["apikey", "catalogue"])
+        assert exited.value.code == 0
+        lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+        key = lines["key (give to the client, shown once)"]
+        keys = parse_keys(lines["API_KEYS entry (configure the service)"])
+        assert authenticate({"X-API-Key": key}, keys, required=True).client == "catalogue"
+        made = parse_secrets(lines["WEBHOOK_SECRETS entry (the service, and the client's webhook receiver)"])
+        assert list(made) == ["catalogue"]
+        secrets_made.append(made["catalogue"][0])
+    assert secrets_made[0] != secrets_made[1]

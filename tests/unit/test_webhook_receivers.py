@@ -17,6 +17,7 @@ from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check, i
 from webhook_notifier.sender import DELIVERED, FAILED, MAX_RESPONSE_BYTES, REFUSED, Sender
 
 LOOPBACK = CallbackPolicy(allow_private=True)
+SECRETS = ("secret-of-sixteen-chars",)
 
 
 def table_resolve(host: str, port: int) -> list[str]:
@@ -74,7 +75,7 @@ def receivers() -> Iterator[Callable[[Callable[[socket.socket, bytes], None]], R
 
 
 def sender(timeout: float = 2.0) -> Sender:
-    return Sender("secret", LOOPBACK, timeout_seconds=timeout, user_agent="imgresize-webhooks")
+    return Sender(LOOPBACK, timeout_seconds=timeout, user_agent="imgresize-webhooks")
 
 
 def test_a_huge_response_body_is_not_read(receivers: Callable[..., Receiver]) -> None:
@@ -88,7 +89,7 @@ def test_a_huge_response_body_is_not_read(receivers: Callable[..., Receiver]) ->
             receiver.sent += len(block)
 
     receiver = receivers(huge)
-    attempt = sender().attempt(f"http://127.0.0.1:{receiver.port}/hook", "e1", b"{}")
+    attempt = sender().attempt(f"http://127.0.0.1:{receiver.port}/hook", "e1", b"{}", SECRETS)
     assert attempt.outcome == DELIVERED
     time.sleep(0.2)
     # The sender hung up after its cap: the receiver could not push the 200 MiB through.
@@ -105,7 +106,7 @@ def test_a_trickling_body_cannot_hold_an_attempt_past_its_timeout(receivers: Cal
 
     receiver = receivers(trickle)
     started = time.monotonic()
-    attempt = sender(timeout=1.0).attempt(f"http://127.0.0.1:{receiver.port}/hook", "e2", b"{}")
+    attempt = sender(timeout=1.0).attempt(f"http://127.0.0.1:{receiver.port}/hook", "e2", b"{}", SECRETS)
     assert time.monotonic() - started < 2.5
     assert attempt.outcome == DELIVERED  # the status was a 200; the rest of the body is not waited for
 
@@ -115,14 +116,14 @@ def test_a_non_ascii_path_is_percent_encoded(receivers: Callable[..., Receiver])
         conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
 
     receiver = receivers(ok)
-    attempt = sender().attempt(f"http://127.0.0.1:{receiver.port}/hoök?name=ü", "e3", b"{}")
+    attempt = sender().attempt(f"http://127.0.0.1:{receiver.port}/hoök?name=ü", "e3", b"{}", SECRETS)
     assert attempt.outcome == DELIVERED
     assert receiver.requests[0].startswith(b"POST /ho%C3%B6k?name=%C3%BC HTTP/1.1\r\n")
 
 
 def test_a_receiver_that_hangs_up_is_a_failed_attempt_not_an_exception(receivers: Callable[..., Receiver]) -> None:
     receiver = receivers(lambda conn, head: conn.sendall(b"garbage\r\n\r\n"))
-    assert sender().attempt(f"http://127.0.0.1:{receiver.port}/hook", "e4", b"{}").outcome == FAILED
+    assert sender().attempt(f"http://127.0.0.1:{receiver.port}/hook", "e4", b"{}", SECRETS).outcome == FAILED
 
 
 def test_fullwidth_digits_are_checked_as_the_address_they_name() -> None:
@@ -138,5 +139,5 @@ def test_an_idn_host_is_used_in_its_ascii_form() -> None:
 
 
 def test_a_host_idna_cannot_encode_is_refused_by_the_sender() -> None:
-    attempt = sender().attempt("http://" + "a" * 70 + ".example/hook", "e5", b"{}")
+    attempt = sender().attempt("http://" + "a" * 70 + ".example/hook", "e5", b"{}", SECRETS)
     assert attempt.outcome == REFUSED and "not a valid host name" in attempt.problem

@@ -11,6 +11,7 @@ from common.settings import Settings
 from schemas import ResizeCompleted, ResizeFailed, StoredImage, VariantImage
 from schemas.webhook import sign, verify
 from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check, is_public
+from vocabulary.webhook_secrets import WebhookSecrets, parse_secrets
 from webhook_notifier.payload import payload_of, wants_webhook
 from webhook_notifier.sender import RetryPolicy
 
@@ -101,6 +102,36 @@ def test_signature_verifies_only_the_signed_body_with_the_secret_in_time() -> No
     # Any malformed header is a False, never an exception.
     for malformed in ("t=1700000000,v1=ünïcödé", "t=1700000000,v1=", "t=x,v1=00", ",,,=", "t=1700000000"):
         assert not verify("s3cret", body, malformed, now=1_700_000_100)
+
+
+def test_while_a_secret_rotates_the_webhook_verifies_with_either_and_no_other() -> None:
+    body = b'{"task_id":"t"}'
+    header = sign(("new-secret-0123456", "old-secret-0123456"), body, timestamp=1_700_000_000)
+    assert header.count("v1=") == 2
+    assert verify("new-secret-0123456", body, header, now=1_700_000_000)
+    assert verify("old-secret-0123456", body, header, now=1_700_000_000)
+    assert not verify("third-secret-01234", body, header, now=1_700_000_000)
+    # A second timestamp is not a way to slip an old signature in.
+    assert not verify("new-secret-0123456", body, header + ",t=1", now=1_700_000_000)
+
+
+def test_each_key_signs_with_its_own_secrets_and_keys_without_use_the_shared_one() -> None:
+    secrets = WebhookSecrets(
+        ("shared-secret-0123",),
+        parse_secrets("alpha:alpha-secret-new-1,beta:beta-secret-0123456,alpha:alpha-secret-old-1"),
+    )
+    assert secrets.for_owner("alpha") == ("alpha-secret-new-1", "alpha-secret-old-1")
+    assert secrets.for_owner("beta") == ("beta-secret-0123456",)
+    assert secrets.for_owner("gamma") == secrets.for_owner(None) == ("shared-secret-0123",)
+    assert WebhookSecrets((), parse_secrets("alpha:alpha-secret-new-1")).for_owner("gamma") == ()
+    for malformed in (
+        "alpha",
+        "alpha:short",
+        ":no-name-secret-0123",
+        "a:s-0123456789abcdef,a:t-0123456789abcdef,a:u-0123456789abcdef",
+    ):
+        with pytest.raises(ValueError):
+            parse_secrets(malformed)
 
 
 IMAGE = StoredImage("images", "results/t/thumb", "image/webp", 100, 80, 1234, "e1")
