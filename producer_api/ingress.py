@@ -59,8 +59,7 @@ def original_key(task_id: str) -> str:
 
 
 def _variant_spec(variant: NamedOrder) -> VariantSpec:
-    o = variant.order
-    return VariantSpec(variant.name, o.width, o.height, o.mode, o.format, o.quality, o.gravity, o.upscale)
+    return VariantSpec(name=variant.name, **variant.options.fields())
 
 
 class Ingress:
@@ -141,14 +140,8 @@ class Ingress:
             task_id=task_id,
             producer=self.producer_id,
             source=ObjectRef(self.store.bucket, key),
-            width=order.width,
-            height=order.height,
-            mode=order.mode,
-            format=order.format,
+            **order.options.fields(),
             content_type=info.content_type,
-            quality=order.quality,
-            gravity=order.gravity,
-            upscale=order.upscale,
             variants=tuple(_variant_spec(v) for v in order.variants),
             callback_url=order.callback_url,
             owner=owner,

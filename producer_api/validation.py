@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Mapping
@@ -13,7 +12,7 @@ from werkzeug.datastructures import FileStorage
 from producer_api.errors import ApiError
 from schemas.events import variant_names_problem
 from vocabulary.errors import ResizeError
-from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, MODES, OUTPUT_FORMATS
+from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, MODES, OUTPUT_FORMATS, ResizeOptions
 from vocabulary.probe import ImageInfo, probe
 
 _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
@@ -21,13 +20,8 @@ _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 
 @dataclass(frozen=True)
 class ResizeOrder:
-    width: int | None
-    height: int | None
-    mode: str
-    format: str | None
-    quality: int | None = None
-    gravity: str = "centre"
-    upscale: bool | None = None
+    # The one output, or the first variant's options (for readers of the event that know no variants).
+    options: ResizeOptions
     # Several named outputs from one upload; empty: the one output above.
     variants: tuple[NamedOrder, ...] = ()
     # Where to POST the signed outcome; checked against the webhook policy.
@@ -39,7 +33,7 @@ class NamedOrder:
     """One variant of a multi-output request."""
 
     name: str
-    order: ResizeOrder
+    options: ResizeOptions
 
 
 _SIZE = re.compile(r"([0-9]{1,6})?x([0-9]{1,6})?")
@@ -72,7 +66,7 @@ def _dimension(form: Mapping[str, str], name: str, maximum: int, code: str = "in
     return value
 
 
-def _single_order(form: Mapping[str, str], max_dimension: int, accept: str) -> ResizeOrder:
+def _options(form: Mapping[str, str], max_dimension: int, accept: str) -> ResizeOptions:
     """Width, height, mode, format, quality, gravity and upscale of one output."""
     width = _dimension(form, "width", max_dimension)
     height = _dimension(form, "height", max_dimension)
@@ -97,7 +91,7 @@ def _single_order(form: Mapping[str, str], max_dimension: int, accept: str) -> R
     if raw_upscale and raw_upscale not in _BOOLEANS:
         raise ApiError(422, "invalid_upscale", "upscale must be true or false")
     upscale = _BOOLEANS[raw_upscale] if raw_upscale else None
-    return ResizeOrder(width, height, mode, fmt, quality, gravity, upscale)
+    return ResizeOptions(width, height, mode, fmt, quality, gravity, upscale)
 
 
 def _sizes(raw: str) -> list[dict[str, str]]:
@@ -141,7 +135,7 @@ def parse_order(
     """
     sizes, variants = (form.get(name, "").strip() for name in ("sizes", "variants"))
     if not sizes and not variants:
-        return _single_order(form, max_dimension, accept)
+        return ResizeOrder(_options(form, max_dimension, accept))
     if sizes and variants:
         raise ApiError(422, "invalid_variants", "give sizes or variants, not both")
     if form.get("width", "").strip() or form.get("height", "").strip():
@@ -153,8 +147,8 @@ def parse_order(
     problem = variant_names_problem([spec["name"] for spec in specs])
     if problem:
         raise ApiError(422, "invalid_variants", problem)
-    named = [NamedOrder(spec["name"], _single_order({**shared, **spec}, max_dimension, accept)) for spec in specs]
-    return dataclasses.replace(named[0].order, variants=tuple(named))
+    named = [NamedOrder(spec["name"], _options({**shared, **spec}, max_dimension, accept)) for spec in specs]
+    return ResizeOrder(named[0].options, variants=tuple(named))
 
 
 def read_image(

@@ -24,6 +24,7 @@ from schemas.events import (
     variant_names_problem,
 )
 from vocabulary.errors import InvalidRequest, ResizeError, SourceNotAllowed
+from vocabulary.options import ResizeOptions
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def result_key(task_id: str, variant: str | None = None) -> str:
 
 
 def _target(o: ResizeRequested | VariantSpec) -> Target:
-    return Target(o.width, o.height, o.mode, o.format, o.quality, o.gravity, o.upscale)
+    return ResizeOptions.of(o)
 
 
 def outputs_of(request: ResizeRequested, max_variants: int) -> list[tuple[str | None, Target]]:

@@ -23,7 +23,7 @@ from resize_worker.encode import ALPHA_FORMATS, ANIMATED_FORMATS, Animation, enc
 from resize_worker.geometry import Plan, plan
 from resize_worker.gravity import entropy_anchor
 from vocabulary.errors import CorruptImage, InvalidRequest, TooManyPixels
-from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, OUTPUT_FORMATS
+from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, OUTPUT_FORMATS, ResizeOptions
 from vocabulary.probe import CONTENT_TYPES, probe
 
 DEFAULT_MAX_PIXELS = 50_000_000
@@ -121,24 +121,8 @@ def _anchor(
     raise InvalidRequest(f"gravity must be one of {', '.join([*GRAVITIES, *CONTENT_GRAVITIES])}")
 
 
-@dataclass(frozen=True)
-class Target:
-    """One output to make from a source: the request's options for it."""
-
-    width: int | None = None
-    height: int | None = None
-    mode: str = "fill"
-    format: str | None = None
-    quality: int | None = None
-    gravity: str = "centre"
-    upscale: bool | None = None
-
-    def check(self, max_dimension: int = DEFAULT_MAX_DIMENSION) -> None:
-        for name, value in (("width", self.width), ("height", self.height)):
-            if value is not None and not 1 <= value <= max_dimension:
-                raise InvalidRequest(f"{name} must be between 1 and {max_dimension}")
-        if self.quality is not None and not 1 <= self.quality <= 100:
-            raise InvalidRequest("quality must be between 1 and 100")
+# One output to make from a source: the request's options for it.
+Target = ResizeOptions
 
 
 def resize(

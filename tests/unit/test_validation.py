@@ -10,24 +10,25 @@ from werkzeug.datastructures import FileStorage
 
 from producer_api.errors import ApiError
 from producer_api.validation import ResizeOrder, parse_order, read_image
+from vocabulary.options import ResizeOptions
 
 
 @pytest.mark.parametrize(
-    ("form", "order"),
+    ("form", "options"),
     [
-        ({"width": "200", "height": "100"}, ResizeOrder(200, 100, "fill", None)),
-        ({"width": " 1 ", "height": "10000"}, ResizeOrder(1, 10000, "fill", None)),
-        ({"width": "50"}, ResizeOrder(50, None, "fill", None)),
-        ({"height": "50", "mode": "FIT", "format": "jpg"}, ResizeOrder(None, 50, "fit", "jpeg")),
+        ({"width": "200", "height": "100"}, ResizeOptions(200, 100, "fill", None)),
+        ({"width": " 1 ", "height": "10000"}, ResizeOptions(1, 10000, "fill", None)),
+        ({"width": "50"}, ResizeOptions(50, None, "fill", None)),
+        ({"height": "50", "mode": "FIT", "format": "jpg"}, ResizeOptions(None, 50, "fit", "jpeg")),
         (
             {"width": "9", "quality": "70", "gravity": "North", "upscale": "false"},
-            ResizeOrder(9, None, "fill", None, 70, "north", False),
+            ResizeOptions(9, None, "fill", None, 70, "north", False),
         ),
-        ({"width": "5", "height": "", "mode": "stretch", "format": "webp"}, ResizeOrder(5, None, "stretch", "webp")),
+        ({"width": "5", "height": "", "mode": "stretch", "format": "webp"}, ResizeOptions(5, None, "stretch", "webp")),
     ],
 )
-def test_valid_forms(form: dict[str, str], order: ResizeOrder) -> None:
-    assert parse_order(form, 10_000) == order
+def test_valid_forms(form: dict[str, str], options: ResizeOptions) -> None:
+    assert parse_order(form, 10_000) == ResizeOrder(options)
 
 
 @pytest.mark.parametrize(
@@ -95,4 +96,4 @@ def test_pixel_budget_is_checked_from_the_header() -> None:
     [("image/avif,image/webp,*/*", "avif"), ("image/webp,*/*", "webp"), ("*/*", None), ("", None)],
 )
 def test_format_auto_follows_accept(accept: str, chosen: str | None) -> None:
-    assert parse_order({"width": "10", "format": "auto"}, 10_000, accept).format == chosen
+    assert parse_order({"width": "10", "format": "auto"}, 10_000, accept).options.format == chosen

@@ -9,12 +9,13 @@ import pytest
 from PIL import Image, ImageChops, JpegImagePlugin
 
 from producer_api.errors import ApiError
-from producer_api.validation import NamedOrder, ResizeOrder, parse_order
+from producer_api.validation import NamedOrder, parse_order
 from resize_worker.attempt import outputs_of, result_key
 from resize_worker.engine import Target, resize, resize_many
 from schemas import ObjectRef, ResizeRequested, VariantSpec
 from schemas.client import resize_request
 from vocabulary.errors import InvalidRequest
+from vocabulary.options import ResizeOptions
 
 
 def _jpeg(width: int = 1600, height: int = 1200) -> bytes:
@@ -27,11 +28,11 @@ def _jpeg(width: int = 1600, height: int = 1200) -> bytes:
 def test_sizes_become_named_variants_sharing_the_top_level_options() -> None:
     order = parse_order({"sizes": "100x100, 400x,x50", "format": "webp", "mode": "fit"}, 10_000)
     assert [v.name for v in order.variants] == ["100x100", "400x", "x50"]
-    assert order.variants[0].order == ResizeOrder(100, 100, "fit", "webp")
-    assert order.variants[1].order == ResizeOrder(400, None, "fit", "webp")
-    assert order.variants[2].order == ResizeOrder(None, 50, "fit", "webp")
+    assert order.variants[0].options == ResizeOptions(100, 100, "fit", "webp")
+    assert order.variants[1].options == ResizeOptions(400, None, "fit", "webp")
+    assert order.variants[2].options == ResizeOptions(None, 50, "fit", "webp")
     # The top level describes the first variant, for readers that know no variants.
-    assert (order.width, order.height, order.format) == (100, 100, "webp")
+    assert order.options == order.variants[0].options
 
 
 def test_json_variants_override_the_shared_options() -> None:
@@ -42,9 +43,9 @@ def test_json_variants_override_the_shared_options() -> None:
     ]
     order = parse_order({"variants": json.dumps(spec), "format": "jpeg", "gravity": "north"}, 10_000)
     assert order.variants == (
-        NamedOrder("thumb", ResizeOrder(64, 64, "fill", "png", None, "north")),
-        NamedOrder("hero", ResizeOrder(1200, None, "fill", "jpeg", 70, "north", False)),
-        NamedOrder("x30", ResizeOrder(None, 30, "fill", "jpeg", None, "north")),
+        NamedOrder("thumb", ResizeOptions(64, 64, "fill", "png", None, "north")),
+        NamedOrder("hero", ResizeOptions(1200, None, "fill", "jpeg", 70, "north", False)),
+        NamedOrder("x30", ResizeOptions(None, 30, "fill", "jpeg", None, "north")),
     )
 
 
