@@ -62,10 +62,26 @@ def serve(port: int, host: str) -> None:
         start_http_server(port, addr=host)
 
 
-def exposition() -> tuple[bytes, str]:
-    """The text exposition of this process, or of all API processes in multiprocess mode."""
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or those of all API processes in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry), CONTENT_TYPE_LATEST
-    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return registry
+    return REGISTRY
+
+
+def exposition() -> tuple[bytes, str]:
+    return generate_latest(_registry()), CONTENT_TYPE_LATEST
+
+
+def serve_shared(port: int, host: str) -> bool:
+    """Serve the API's metrics on an address of their own; False if another API process already does.
+
+    Any one process can: in multiprocess mode each reads every process's files.
+    """
+    try:
+        start_http_server(port, addr=host, registry=_registry())
+    except OSError:
+        return False
+    return True

@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     # Prometheus metrics of a worker or projector process on this port (0: none).
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # The API's metrics on an address of their own (e.g. an internal interface) instead of /metrics on
+    # the public port, which then answers 404. 0: on the public port, as /metrics.
+    api_metrics_port: int = 0
+    api_metrics_host: str = "127.0.0.1"
 
     log_level: str = "INFO"
     log_format: str = Field(default="text", pattern="^(text|json)$")

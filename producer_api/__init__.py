@@ -8,6 +8,7 @@ from typing import IO
 
 from flask import Flask, Request, Response
 
+from common import metrics
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from producer_api import images, openapi, probes, status, web
@@ -53,6 +54,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["view_watch"] = ViewWatch(settings.view_path)
     app.extensions["openapi"] = openapi.document(settings)
     WebhookSecrets.from_settings(settings)  # a malformed WEBHOOK_SECRETS stops the start, not a request
+    app.config["METRICS_ELSEWHERE"] = bool(settings.api_metrics_port)
+    if settings.api_metrics_port and not metrics.serve_shared(settings.api_metrics_port, settings.api_metrics_host):
+        app.logger.info(
+            "metrics address %s:%s served by another API process", settings.api_metrics_host, settings.api_metrics_port
+        )
     register_error_handlers(app)
     install_guard(app)
     for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from common import metrics
+from producer_api.errors import ApiError
 from producer_api.lookup import ingress
 
 bp = Blueprint("probes", __name__)
@@ -29,5 +30,8 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/metrics", endpoint="metrics")
 def prometheus_metrics() -> Response:
+    if current_app.config["METRICS_ELSEWHERE"]:
+        # Served on the internal address of API_METRICS_PORT: not for the public.
+        raise ApiError(404, "not_found", "no such endpoint")
     body, content_type = metrics.exposition()
     return Response(body, content_type=content_type)

@@ -25,11 +25,12 @@ pytestmark = pytest.mark.e2e
 
 
 @contextlib.contextmanager
-def _production_server(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:
+def _production_server(pipeline: Pipeline, tmp_path: Path, processes: int = 1, **extra_env: str) -> Iterator[str]:
     """The pipeline's API as `make up` starts it: the same argv, in a process of its own."""
     env = {**os.environ, **{name.upper(): str(value) for name, value in pipeline.settings.model_dump().items()}}
+    env.update(extra_env)
     port = free_port()
-    api = next(role for role in roles(env, 0, port, 1, tmp_path) if role.name == "api")
+    api = next(role for role in roles(env, 0, port, processes, tmp_path) if role.name == "api")
     server = ManagedProcess("api", api.argv, tmp_path / "api.log", env=api.env)
     try:
         wait_until(lambda: port_open(port), 30, "API server", server)
@@ -59,6 +60,25 @@ def test_submit_status_and_result_through_the_production_server(served: tuple[Pi
     result = requests.get(f"{base}/api/v1/images/result/{task_id}", timeout=30)
     assert result.status_code == 200 and result.headers["Content-Type"] == "image/jpeg"
     assert int(result.headers["Content-Length"]) == len(result.content) > 0
+
+
+def test_metrics_on_an_internal_address_are_every_api_process_and_not_public(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    pipeline = pipeline_factory(workers=0)
+    internal = free_port()
+    with _production_server(pipeline, tmp_path, processes=2, API_METRICS_PORT=str(internal)) as base:
+        public = requests.get(f"{base}/metrics", timeout=10)
+        assert public.status_code == 404 and public.json()["code"] == "not_found"
+        for _ in range(40):  # new connections: spread over both processes
+            assert requests.get(f"{base}/healthz", timeout=10, headers={"Connection": "close"}).status_code == 200
+        wait_until(lambda: port_open(internal), 30, "the internal metrics address")
+        text = requests.get(f"http://127.0.0.1:{internal}/metrics", timeout=10).text
+    counted = [
+        line for line in text.splitlines() if line.startswith("imgresize_http_requests_total") and "healthz" in line
+    ]
+    # One process serves the address; the count is every process's (they meet in PROMETHEUS_MULTIPROC_DIR).
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in counted) == 40, counted
 
 
 def test_a_client_that_sends_the_whole_body_first_gets_the_413_json(served: tuple[Pipeline, str]) -> None:

@@ -45,8 +45,9 @@ def test_every_command_is_a_real_entry_point() -> None:
 
 def test_app_services_share_one_configuration() -> None:
     envs = [COMPOSE["services"][name]["environment"] for name in ("api", "worker", "projector", "topics")]
-    shared = {k: v for k, v in envs[0].items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-    assert all({k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"} == shared for env in envs)
+    api_only = {"PROMETHEUS_MULTIPROC_DIR", "API_METRICS_HOST", "API_METRICS_PORT"}
+    shared = {k: v for k, v in envs[0].items() if k not in api_only}
+    assert all({k: v for k, v in env.items() if k not in api_only} == shared for env in envs)
     assert shared["AUTH_REQUIRED"] == "true"
     assert envs[0]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
 
