@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     # Where clients reach the object store, for presigned redirects (?redirect=1), e.g.
     # https://images.example.com. Empty: S3_ENDPOINT, which is usually an internal address.
     s3_public_endpoint: str = ""
+    # Credentials that sign presigned URLs, whose access key id the URL shows to clients: give a
+    # key that may only read the bucket. Empty: the service's own (S3_ACCESS_KEY).
+    s3_presign_access_key: str = ""
+    s3_presign_secret_key: str = ""
 
     # The event contract's topics.
     requests_topic: str = REQUESTS_TOPIC
@@ -127,6 +131,10 @@ class Settings(BaseSettings):
     webhook_host_concurrency: int = 2
     # Reading pauses while this many webhooks are unsettled.
     webhook_max_pending: int = 10_000
+    # How long the notifier lets outcomes gather before the broker answers its fetch (0: each at once).
+    # Webhooks go out up to this much later; the broker serves one fetch per interval instead of one
+    # per outcome.
+    webhook_fetch_wait_ms: int = Field(default=250, ge=0, le=5000)
     # Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only.
     public_base_url: str = ""
 

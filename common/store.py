@@ -62,17 +62,17 @@ class ObjectStore:
             region=settings.s3_region,
             http_client=http,
         )
-        # Presigning is offline (the region is given): a client for the public address never connects.
-        public = settings.s3_public_endpoint
-        self._presigner = self._client
-        if public:
-            self._presigner = Minio(
-                endpoint_host(public.rstrip("/")),
-                access_key=settings.s3_access_key,
-                secret_key=settings.s3_secret_key,
-                secure=public.startswith("https://"),
-                region=settings.s3_region,
-            )
+        # Presigning is offline (the region is given): this client never connects. It names the public
+        # address, and the read-only key when one is given (a presigned URL shows its access key id).
+        public = settings.s3_public_endpoint.rstrip("/")
+        presign_key = settings.s3_presign_access_key
+        self._presigner = Minio(
+            endpoint_host(public) if public else settings.s3_endpoint_host,
+            access_key=presign_key or settings.s3_access_key,
+            secret_key=settings.s3_presign_secret_key if presign_key else settings.s3_secret_key,
+            secure=public.startswith("https://") if public else settings.s3_endpoint_secure,
+            region=settings.s3_region,
+        )
 
     def ensure_bucket(self) -> None:
         try:

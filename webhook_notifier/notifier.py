@@ -101,7 +101,11 @@ class WebhookNotifier:
             user_agent="imgresize-webhooks",
             concurrency=max(1, settings.webhook_concurrency),
         )
-        self._consumer = make_consumer(settings, settings.webhook_group, COMPONENT)
+        gather: dict[str, object] = {}
+        if settings.webhook_fetch_wait_ms:
+            # A fetch waits for a megabyte or the interval, whichever comes first: the interval, in practice.
+            gather = {"fetch.min.bytes": 1 << 20, "fetch.wait.max.ms": settings.webhook_fetch_wait_ms}
+        self._consumer = make_consumer(settings, settings.webhook_group, COMPONENT, **gather)
         self._producer = make_producer(settings, COMPONENT)
         self._concurrency = max(1, settings.webhook_concurrency)
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="webhook")
