@@ -13,6 +13,12 @@ class StoreUnavailable(ImageServiceError):
     code = "store_unavailable"
 
 
+class ObjectExists(ImageServiceError):
+    """A write that must create an object found one already there."""
+
+    code = "object_exists"
+
+
 class ObjectNotFound(ImageServiceError):
     """The object store answered, and the object is not there."""
 

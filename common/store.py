@@ -10,8 +10,9 @@ from datetime import timedelta
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
+from minio.helpers import normalize_headers
 
-from common.errors import ObjectNotFound, StoreUnavailable
+from common.errors import ObjectExists, ObjectNotFound, StoreUnavailable
 from common.settings import Settings, endpoint_host
 
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
@@ -37,6 +38,8 @@ class ObjectInfo:
 def _translate(e: Exception, key: str) -> Exception:
     if isinstance(e, S3Error) and e.code in _MISSING:
         return ObjectNotFound(f"{key}: {e.code}")
+    if isinstance(e, S3Error) and e.code == "PreconditionFailed":
+        return ObjectExists(f"{key} is already stored")
     return StoreUnavailable(f"object store failed on {key}: {e}")
 
 
@@ -95,6 +98,20 @@ class ObjectStore:
                 content_type=content_type,
                 metadata=metadata,  # type: ignore[arg-type]
             )
+        except _FAILURES as e:
+            raise _translate(e, key) from e
+        return str(result.etag).strip('"')
+
+    def put_new(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> str:
+        """Store bytes under a key nothing holds yet (If-None-Match: *); ObjectExists if something does.
+
+        One request decides between two writers of one key, wherever they run. MinIO,
+        AWS S3, versitygw and SeaweedFS honour the condition. The client's put_object
+        sends only its own headers, so this goes through its single-request upload.
+        """
+        headers = {**normalize_headers(dict(metadata or {})), "Content-Type": content_type, "If-None-Match": "*"}
+        try:
+            result = self._client._put_object(self.bucket, key, data, headers)
         except _FAILURES as e:
             raise _translate(e, key) from e
         return str(result.etag).strip('"')

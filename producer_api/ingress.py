@@ -8,10 +8,11 @@ import logging
 import threading
 import time
 import uuid
+from typing import Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
-from common.errors import BrokerUnavailable, ImageServiceError, ObjectNotFound
+from common.errors import BrokerUnavailable, ImageServiceError, ObjectExists, ObjectNotFound
 from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait
 from common.settings import Settings
 from common.store import ObjectStore
@@ -119,10 +120,20 @@ class Ingress:
         # Only a retried request needs telling apart from another body: hash just then.
         fingerprint = body_fingerprint(order, data)
         task_id = idempotent_task_id(self.settings.idempotency_secret, *idempotency)
+        metadata = {_FINGERPRINT: fingerprint}
         with self._idempotent_turns[hash(task_id) % len(self._idempotent_turns)]:
             if self._already_accepted(task_id, fingerprint):
                 return task_id, False
-            return self._accept(task_id, order, data, info, {_FINGERPRINT: fingerprint}, owner), True
+            try:
+                # Stored only if no original is there: of two API processes racing on one key, one writes.
+                return self._accept(task_id, order, data, info, metadata, owner, store="new"), True
+            except ObjectExists:
+                # Another process stored it since the check: its body decides (a different one is a 422).
+                if self._already_accepted(task_id, fingerprint):
+                    return task_id, False
+                # The same body, its event not in the log yet: emit it from here too (the fold and
+                # the workers take a request twice as once).
+                return self._accept(task_id, order, data, info, metadata, owner, store="no"), True
 
     def _accept(
         self,
@@ -132,10 +143,18 @@ class Ingress:
         info: ImageInfo,
         metadata: dict[str, str] | None,
         owner: str | None,
+        store: Literal["always", "new", "no"] = "always",
     ) -> str:
-        """Store the original, emit its ResizeRequested and wait for Kafka's ack, record it here."""
+        """Store the original, emit its ResizeRequested and wait for Kafka's ack, record it here.
+
+        `store`: overwrite (a fresh random id), only if absent (ObjectExists otherwise), or not at all
+        (the same body is already there).
+        """
         key = original_key(task_id)
-        self.store.put(key, data, info.content_type, metadata=metadata)
+        if store == "always":
+            self.store.put(key, data, info.content_type, metadata=metadata)
+        elif store == "new":
+            self.store.put_new(key, data, info.content_type, metadata=metadata)
         request = ResizeRequested(
             task_id=task_id,
             producer=self.producer_id,
@@ -155,6 +174,8 @@ class Ingress:
                 self.settings.produce_timeout_seconds,
             )
         except BrokerUnavailable:
+            if store == "no":
+                raise  # the original is another request's, which settles it
             # No event, no task: the original must not stay behind either.
             try:
                 self.store.delete(key)

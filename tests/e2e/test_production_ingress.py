@@ -197,6 +197,32 @@ def test_one_idempotency_key_with_two_bodies_at_once_accepts_one_and_refuses_the
         assert store.get(f"originals/{task_id}").data == bodies[accepted]
 
 
+def test_one_idempotency_key_with_two_bodies_on_two_replicas_at_once_accepts_one(pipeline: Pipeline) -> None:
+    """Two API replicas share no lock: the object store's conditional write decides which body is the task's."""
+    other = pipeline.settings.model_copy(update={"view_path": pipeline.settings.view_path.with_name("race.sqlite3")})
+    pipeline.start_projector(other)
+    replicas = [pipeline.url("/api/v1/images/resize"), pipeline.serve_api(other) + "/api/v1/images/resize"]
+    store = ObjectStore(pipeline.settings)
+    for round_ in range(8):
+        bodies = [jpeg_bytes(90, 60, (200, 40, 40)), jpeg_bytes(90, 60, (40, 40, 200))]
+        headers = {"Idempotency-Key": f"replica-race-{round_}"}
+        together = threading.Barrier(2)
+
+        def send(
+            turn: int, together: threading.Barrier = together, key: dict[str, str] = headers, sent: list[bytes] = bodies
+        ) -> Response:
+            together.wait()
+            files = {"file": ("a.jpg", sent[turn])}
+            return requests.post(replicas[turn], files=files, data={"width": "30"}, headers=key, timeout=30)
+
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(send, range(2)))
+        assert sorted(a.status_code for a in answers) == [202, 422], [a.text for a in answers]
+        accepted = next(i for i, a in enumerate(answers) if a.status_code == 202)
+        task_id = answers[accepted].json()["task_id"]
+        assert store.get(f"originals/{task_id}").data == bodies[accepted]
+
+
 def test_long_poll_returns_as_soon_as_the_state_changes(pipeline_factory: Callable[..., Pipeline]) -> None:
     pipeline = pipeline_factory(workers=0)
     task_id = pipeline.submit(jpeg_bytes(200, 200), width=50).json()["task_id"]
