@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 description of the HTTP API, served at /openapi.json and rendered at /docs.
 
-Written by hand next to the routes; a test checks that it names exactly the
-routes the app has, and schemathesis checks the answers against it.
+The routes and answers are written here next to them; the upload form's schema
+is generated from the pydantic model that validates it (producer_api/form.py).
+A test checks that the document names exactly the routes the app has, and
+schemathesis checks the answers against it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from common.settings import Settings
-from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES
+from producer_api.form import form_schema
 
 bp = Blueprint("openapi", __name__)
 
@@ -188,42 +190,8 @@ SPEC: dict[str, Any] = {
                 "requestBody": {
                     "required": True,
                     "content": {
-                        "multipart/form-data": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["file"],
-                                "properties": {
-                                    "file": {"type": "string", "format": "binary"},
-                                    "width": {"type": "integer", "minimum": 1, "maximum": 10000},
-                                    "height": {"type": "integer", "minimum": 1, "maximum": 10000},
-                                    "mode": {"enum": ["fill", "fit", "pad", "stretch"]},
-                                    "format": {"enum": ["jpeg", "jpg", "png", "webp", "gif", "avif", "auto"]},
-                                    "quality": {"type": "integer", "minimum": 1, "maximum": 100},
-                                    "gravity": {"enum": [*GRAVITIES, *CONTENT_GRAVITIES]},
-                                    "upscale": {"enum": ["true", "false", "1", "0", "yes", "no"]},
-                                    "sizes": {
-                                        "type": "string",
-                                        "description": "Several outputs from one upload, e.g. 100x100,400x400,800x; "
-                                        "each is named after its size. Instead of width and height.",
-                                        "examples": ["100x100,400x400"],
-                                    },
-                                    "variants": {
-                                        "type": "string",
-                                        "description": "Several outputs as a JSON list of objects with name, width, "
-                                        "height, mode, format, quality, gravity, upscale; unset fields take the "
-                                        "form's top-level values. Instead of width, height and sizes.",
-                                        "examples": ['[{"name":"thumb","width":100,"height":100,"format":"webp"}]'],
-                                    },
-                                    "callback_url": {
-                                        "type": "string",
-                                        "format": "uri",
-                                        "description": "http(s) URL that receives a JSON POST signed with "
-                                        "HMAC-SHA256 (X-Imgresize-Signature) when the task succeeds or fails. "
-                                        "Private and loopback addresses are refused.",
-                                    },
-                                },
-                            }
-                        }
+                        # Generated from the form model (producer_api/form.py) by document().
+                        "multipart/form-data": {"schema": {}}
                     },
                 },
                 "responses": {
@@ -352,11 +320,10 @@ SPEC: dict[str, Any] = {
 
 
 def document(settings: Settings) -> dict[str, Any]:
-    """SPEC with this service's limits: the bounds the requests are validated against, not copies of them."""
+    """SPEC with this service's limits: the upload form's schema generated from the model that validates it."""
     spec = copy.deepcopy(SPEC)
-    fields = spec["paths"]["/api/v1/images/resize"]["post"]["requestBody"]["content"]["multipart/form-data"]
-    for name in ("width", "height"):
-        fields["schema"]["properties"][name]["maximum"] = settings.max_dimension
+    upload = spec["paths"]["/api/v1/images/resize"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    upload["schema"] = form_schema(settings.max_dimension)
     for operations in spec["paths"].values():
         for operation in operations.values():
             for parameter in operation.get("parameters", []):

@@ -10,12 +10,11 @@ from dataclasses import dataclass
 from werkzeug.datastructures import FileStorage
 
 from producer_api.errors import ApiError
+from producer_api.form import OPTION_FIELDS, validated_options
 from schemas.events import variant_names_problem
 from vocabulary.errors import ResizeError
-from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, MODES, OUTPUT_FORMATS, ResizeOptions
+from vocabulary.options import ResizeOptions
 from vocabulary.probe import ImageInfo, probe
-
-_ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,6 @@ _VARIANT_KEYS = frozenset({"name", "width", "height", "mode", "format", "quality
 DEFAULT_MAX_VARIANTS = 10
 
 
-_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-
-
 def format_for(accept: str) -> str | None:
     """format=auto: the best format the client says it takes, else the source's own."""
     accepted = accept.lower()
@@ -54,44 +50,17 @@ def format_for(accept: str) -> str | None:
     return None
 
 
-def _dimension(form: Mapping[str, str], name: str, maximum: int, code: str = "invalid_dimension") -> int | None:
-    raw = form.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    text = raw.strip()
-    # ASCII digits only: str.isdigit() and int() also accept other scripts' digits.
-    if not _ASCII_INTEGER.fullmatch(text) or not 1 <= int(text) <= maximum:
-        raise ApiError(422, code, f"{name} must be an integer between 1 and {maximum}")
-    value = int(text)
-    return value
-
-
 def _options(form: Mapping[str, str], max_dimension: int, accept: str) -> ResizeOptions:
-    """Width, height, mode, format, quality, gravity and upscale of one output."""
-    width = _dimension(form, "width", max_dimension)
-    height = _dimension(form, "height", max_dimension)
-    if width is None and height is None:
+    """Width, height, mode, format, quality, gravity and upscale of one output, validated by the form model."""
+    if not any((form.get(name) or "").strip() for name in ("width", "height")):
         raise ApiError(422, "missing_dimension", "width or height is required")
-    mode = (form.get("mode") or "fill").strip().lower()
-    if mode not in MODES:
-        raise ApiError(422, "invalid_mode", f"mode must be one of {', '.join(MODES)}")
-    fmt = (form.get("format") or "").strip().lower() or None
-    if fmt == "auto":
-        fmt = format_for(accept)
-    elif fmt is not None and fmt not in OUTPUT_FORMATS:
-        choices = ", ".join(sorted([*OUTPUT_FORMATS, "auto"]))
-        raise ApiError(422, "invalid_format", f"format must be one of {choices}")
-    if fmt == "jpg":
-        fmt = "jpeg"
-    quality = _dimension(form, "quality", 100, code="invalid_quality")
-    gravity = (form.get("gravity") or "centre").strip().lower()
-    if gravity not in GRAVITIES and gravity not in CONTENT_GRAVITIES:
-        raise ApiError(422, "invalid_gravity", f"gravity must be one of {', '.join([*GRAVITIES, *CONTENT_GRAVITIES])}")
-    raw_upscale = (form.get("upscale") or "").strip().lower()
-    if raw_upscale and raw_upscale not in _BOOLEANS:
-        raise ApiError(422, "invalid_upscale", "upscale must be true or false")
-    upscale = _BOOLEANS[raw_upscale] if raw_upscale else None
-    return ResizeOptions(width, height, mode, fmt, quality, gravity, upscale)
+    fields = validated_options(form, max_dimension)
+    chosen = fields.format  # type: ignore[attr-defined]
+    if chosen == "auto":
+        chosen = format_for(accept)
+    elif chosen == "jpg":
+        chosen = "jpeg"
+    return ResizeOptions(**{name: getattr(fields, name) for name in OPTION_FIELDS if name != "format"}, format=chosen)
 
 
 def _sizes(raw: str) -> list[dict[str, str]]:

@@ -271,6 +271,20 @@ def test_openapi_names_exactly_the_routes_the_app_serves(pipeline: Pipeline) -> 
     assert docs.status_code == 200 and "/api/v1/images/resize" in docs.text
 
 
+def test_the_documented_upload_form_is_the_model_that_validates_it(pipeline: Pipeline) -> None:
+    """Every field the form model checks is in the document with the model's bounds, and nothing else is."""
+    from producer_api.form import upload_form
+
+    document = pipeline.session.get(pipeline.url("/openapi.json"), timeout=10).json()
+    form = document["paths"]["/api/v1/images/resize"]["post"]["requestBody"]["content"]["multipart/form-data"]
+    model = upload_form(pipeline.settings.max_dimension)
+    assert set(form["schema"]["properties"]) == {"file", *model.model_fields}
+    assert form["schema"]["properties"]["quality"] == {"type": "integer", "minimum": 1, "maximum": 100}
+    # A value just outside a documented bound is the contract's 422 with the field's code.
+    refused = pipeline.submit(jpeg_bytes(60, 40), width=10, quality=101)
+    assert refused.status_code == 422 and refused.json()["code"] == "invalid_quality"
+
+
 def test_a_raised_max_dimension_is_documented_and_resized_not_failed(
     pipeline_factory: Callable[..., Pipeline],
 ) -> None:

@@ -1,0 +1,145 @@
+"""The upload form's fields as a pydantic model: it validates them, and the OpenAPI document is generated from it.
+
+One model per size limit (MAX_DIMENSION is a setting), made once. Multipart
+fields arrive as strings: each option is parsed by the same rules as before
+pydantic sees it (ASCII digits only, case-insensitive names, an empty field is
+an absent one), and the model's types and bounds are what the document shows.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+
+from producer_api.errors import ApiError
+from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, MODES, OUTPUT_FORMATS
+
+_ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+FORMATS = (*OUTPUT_FORMATS, "auto")
+ALL_GRAVITIES = (*GRAVITIES, *CONTENT_GRAVITIES)
+
+
+def _absent_if_empty(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+def _integer(value: Any) -> Any:
+    """An integer from ASCII digits only: int() and str.isdigit() also take other scripts' digits."""
+    value = _absent_if_empty(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if not _ASCII_INTEGER.fullmatch(text):
+            raise ValueError("not an integer")
+        return int(text)
+    return value
+
+
+def _name(value: Any) -> Any:
+    value = _absent_if_empty(value)
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _boolean(value: Any) -> Any:
+    value = _name(value)
+    if isinstance(value, str):
+        if value not in BOOLEANS:
+            raise ValueError("not a boolean")
+        return BOOLEANS[value]
+    return value
+
+
+_Name = BeforeValidator(_name)
+
+# Each option's code and message when it is wrong: the contract's, whatever pydantic calls the failure.
+_PROBLEMS = {
+    "width": ("invalid_dimension", "width must be an integer between 1 and {max_dimension}"),
+    "height": ("invalid_dimension", "height must be an integer between 1 and {max_dimension}"),
+    "mode": ("invalid_mode", "mode must be one of " + ", ".join(MODES)),
+    "format": ("invalid_format", "format must be one of " + ", ".join(sorted(FORMATS))),
+    "quality": ("invalid_quality", "quality must be an integer between 1 and 100"),
+    "gravity": ("invalid_gravity", "gravity must be one of " + ", ".join(ALL_GRAVITIES)),
+    "upscale": ("invalid_upscale", "upscale must be true or false"),
+}
+OPTION_FIELDS = tuple(_PROBLEMS)
+
+
+@functools.lru_cache(maxsize=8)
+def upload_form(max_dimension: int) -> type[BaseModel]:
+    """The model of the form's fields (all but the file) for this size limit."""
+    # The bounds go on the integer inside the optional, so an absent field is not compared.
+    dimension = Annotated[Annotated[int, Field(ge=1, le=max_dimension)] | None, BeforeValidator(_integer)]
+    fields: dict[str, Any] = {
+        "width": (dimension, None),
+        "height": (dimension, None),
+        "mode": (Annotated[Literal[MODES], _Name], "fill"),  # type: ignore[valid-type]
+        "format": (Annotated[Literal[FORMATS] | None, _Name], None),  # type: ignore[valid-type]
+        "quality": (Annotated[Annotated[int, Field(ge=1, le=100)] | None, BeforeValidator(_integer)], None),
+        "gravity": (Annotated[Literal[ALL_GRAVITIES], _Name], "centre"),  # type: ignore[valid-type]
+        "upscale": (
+            Annotated[bool | None, BeforeValidator(_boolean), Field(description="Enlarge a smaller source")],
+            None,
+        ),
+        "sizes": (
+            str | None,
+            Field(
+                None,
+                description="Several outputs from one upload, e.g. 100x100,400x400,800x; each is named after its "
+                "size. Instead of width and height.",
+                examples=["100x100,400x400"],
+            ),
+        ),
+        "variants": (
+            str | None,
+            Field(
+                None,
+                description="Several outputs as a JSON list of objects with name, width, height, mode, format, "
+                "quality, gravity, upscale; unset fields take the form's top-level values. Instead of width, "
+                "height and sizes.",
+                examples=['[{"name":"thumb","width":100,"height":100,"format":"webp"}]'],
+            ),
+        ),
+        "callback_url": (
+            str | None,
+            Field(
+                None,
+                description="http(s) URL that receives a JSON POST signed with HMAC-SHA256 "
+                "(X-Imgresize-Signature) when the task succeeds or fails. Private and loopback addresses "
+                "are refused.",
+                json_schema_extra={"format": "uri"},
+            ),
+        ),
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "UploadForm", __config__=ConfigDict(extra="ignore"), **fields
+    )
+
+
+def validated_options(form: Mapping[str, str], max_dimension: int) -> BaseModel:
+    """The option fields of `form`, validated; a 422 with the field's own code if one is wrong."""
+    given = {name: form[name] for name in OPTION_FIELDS if name in form}
+    try:
+        return upload_form(max_dimension).model_validate(given)
+    except ValidationError as e:
+        name = str(e.errors()[0]["loc"][0])
+        code, message = _PROBLEMS[name]
+        raise ApiError(422, code, message.format(max_dimension=max_dimension)) from None
+
+
+def form_schema(max_dimension: int) -> dict[str, Any]:
+    """The multipart body's JSON schema: the file, and the model's fields as a form sends them (no nulls)."""
+    generated = upload_form(max_dimension).model_json_schema()
+    properties: dict[str, Any] = {"file": {"type": "string", "format": "binary"}}
+    for name, schema in generated["properties"].items():
+        branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            schema.update(branches[0])
+        schema.pop("title", None)
+        if schema.get("default") is None:
+            schema.pop("default", None)
+        properties[name] = schema
+    return {"type": "object", "required": ["file"], "properties": properties}
