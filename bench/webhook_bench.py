@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
+from pydantic import SecretStr
 
 from common.kafka import ensure_topics
 from common.settings import Settings
@@ -78,7 +79,7 @@ def scenario(kafka: str, count: int, rate: float, dead_share: float, concurrency
     settings = Settings(
         kafka_bootstrap_servers=kafka,
         webhook_group=f"bench-webhooks-{suffix}",
-        webhook_secret="bench-secret",
+        webhook_secret=SecretStr("bench-secret"),
         webhook_allow_private=True,
         webhook_backoff_seconds=0.5,
         webhook_max_attempts=3,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC, RETRY_TOPIC
@@ -25,7 +26,7 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     s3_endpoint: str = "127.0.0.1:8333"
     s3_access_key: str = "imgresize"
-    s3_secret_key: str = "imgresize-local-secret"
+    s3_secret_key: SecretStr = SecretStr("imgresize-local-secret")
     s3_bucket: str = "images"
     s3_secure: bool = False
     s3_region: str = "us-east-1"
@@ -35,7 +36,7 @@ class Settings(BaseSettings):
     # Credentials that sign presigned URLs, whose access key id the URL shows to clients: give a
     # key that may only read the bucket. Empty: the service's own (S3_ACCESS_KEY).
     s3_presign_access_key: str = ""
-    s3_presign_secret_key: str = ""
+    s3_presign_secret_key: SecretStr = SecretStr("")
 
     # The event contract's topics.
     requests_topic: str = REQUESTS_TOPIC
@@ -62,7 +63,7 @@ class Settings(BaseSettings):
     read_rate_limit_burst: int = 2000
     # Key of the HMAC that turns (API key, Idempotency-Key) into a task id; set it in production
     # (the same on every API replica), or ids of idempotent requests can be computed offline.
-    idempotency_secret: str = ""
+    idempotency_secret: SecretStr = SecretStr("")
     # Failed authentications per client address before 429s instead of 401s.
     auth_failure_rate_per_second: float = 1.0
     auth_failure_burst: int = 20
@@ -86,7 +87,7 @@ class Settings(BaseSettings):
     # Worker.
     worker_group: str = "resize-workers"
     # at_least_once (default, idempotent effects) or exactly_once (Kafka transactions).
-    processing_guarantee: str = Field(default="at_least_once", pattern="^(at_least_once|exactly_once)$")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # Stable per worker slot: with exactly_once, a restarted slot fences its predecessor.
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
     max_attempts: int = 5
@@ -112,10 +113,10 @@ class Settings(BaseSettings):
     # Webhooks: signed outcome POSTs to a request's callback_url.
     # HMAC-SHA256 key of the X-Imgresize-Signature header, for tasks whose API key has no secret of
     # its own; callbacks are refused for a task that would have no secret at all.
-    webhook_secret: str = ""
+    webhook_secret: SecretStr = SecretStr("")
     # Per API key: `name:secret` entries, comma-separated (made by `imgresize apikey`); a name listed
     # twice signs with both secrets while one replaces the other.
-    webhook_secrets: str = ""
+    webhook_secrets: SecretStr = SecretStr("")
     # Private, loopback, link-local and reserved addresses are refused unless this is on.
     webhook_allow_private: bool = False
     # Hosts allowed even when private (comma-separated), e.g. an internal receiver.
@@ -154,8 +155,16 @@ class Settings(BaseSettings):
     api_metrics_port: int = 0
     api_metrics_host: str = "127.0.0.1"
 
-    log_level: str = "INFO"
-    log_format: str = Field(default="text", pattern="^(text|json)$")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    def as_env(self) -> dict[str, str]:
+        """The environment that gives another process exactly these settings (secrets included)."""
+        values = {}
+        for name, value in self.model_dump().items():
+            shown = value.get_secret_value() if isinstance(value, SecretStr) else value
+            values[name.upper()] = str(shown)
+        return values
 
     @property
     def s3_endpoint_host(self) -> str:

@@ -60,7 +60,7 @@ class ObjectStore:
         self._client = Minio(
             settings.s3_endpoint_host,
             access_key=settings.s3_access_key,
-            secret_key=settings.s3_secret_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
             secure=settings.s3_endpoint_secure,
             region=settings.s3_region,
             http_client=http,
@@ -72,7 +72,7 @@ class ObjectStore:
         self._presigner = Minio(
             endpoint_host(public) if public else settings.s3_endpoint_host,
             access_key=presign_key or settings.s3_access_key,
-            secret_key=settings.s3_presign_secret_key if presign_key else settings.s3_secret_key,
+            secret_key=(settings.s3_presign_secret_key if presign_key else settings.s3_secret_key).get_secret_value(),
             secure=public.startswith("https://") if public else settings.s3_endpoint_secure,
             region=settings.s3_region,
         )

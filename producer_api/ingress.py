@@ -119,7 +119,7 @@ class Ingress:
             return self._accept(str(uuid.uuid4()), order, data, info, None, owner), True
         # Only a retried request needs telling apart from another body: hash just then.
         fingerprint = body_fingerprint(order, data)
-        task_id = idempotent_task_id(self.settings.idempotency_secret, *idempotency)
+        task_id = idempotent_task_id(self.settings.idempotency_secret.get_secret_value(), *idempotency)
         metadata = {_FINGERPRINT: fingerprint}
         with self._idempotent_turns[hash(task_id) % len(self._idempotent_turns)]:
             if self._already_accepted(task_id, fingerprint):

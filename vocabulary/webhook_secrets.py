@@ -44,8 +44,10 @@ class WebhookSecrets:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WebhookSecrets:
-        shared = (settings.webhook_secret,) if settings.webhook_secret else ()
-        return cls(shared, parse_secrets(settings.webhook_secrets))
+        shared_secret = settings.webhook_secret.get_secret_value()
+        return cls(
+            (shared_secret,) if shared_secret else (), parse_secrets(settings.webhook_secrets.get_secret_value())
+        )
 
     def for_owner(self, owner: str | None) -> tuple[str, ...]:
         """The key's own secrets when it has some, else the shared one; empty: its webhooks cannot be signed."""

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 @contextlib.contextmanager
 def _production_server(pipeline: Pipeline, tmp_path: Path, processes: int = 1, **extra_env: str) -> Iterator[str]:
     """The pipeline's API as `make up` starts it: the same argv, in a process of its own."""
-    env = {**os.environ, **{name.upper(): str(value) for name, value in pipeline.settings.model_dump().items()}}
+    env = {**os.environ, **pipeline.settings.as_env()}
     env.update(extra_env)
     port = free_port()
     api = next(role for role in roles(env, 0, port, processes, tmp_path) if role.name == "api")

@@ -53,7 +53,7 @@ def test_a_separate_service_requests_a_resize_over_kafka(pipeline: Pipeline) -> 
         "kafka": settings.kafka_bootstrap_servers,
         "s3": settings.s3_endpoint_host,
         "key": settings.s3_access_key,
-        "secret": settings.s3_secret_key,
+        "secret": settings.s3_secret_key.get_secret_value(),
         "bucket": settings.s3_bucket,
         "requests": settings.requests_topic,
         "results": settings.results_topic,

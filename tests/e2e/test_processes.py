@@ -34,7 +34,7 @@ def test_worker_process_handles_sigterm_and_leaves_the_group(
     settings = pipeline.settings
     env = {
         **os.environ,
-        **{name.upper(): str(value) for name, value in settings.model_dump().items()},
+        **settings.as_env(),
     }
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen([str(BIN / "resize-worker")], env=env, stdout=log, stderr=subprocess.STDOUT)

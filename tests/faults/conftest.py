@@ -77,7 +77,7 @@ def own_s3(tmp_path: Path) -> Iterator[RestartableS3]:
 
 def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment that makes a role process use exactly these settings."""
-    env = {**os.environ, **{name.upper(): str(value) for name, value in settings.model_dump().items()}}
+    env = {**os.environ, **settings.as_env()}
     env.update(extra)
     return env
 
