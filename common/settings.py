@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +17,10 @@ from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC, RETRY_TOPI
 def endpoint_host(endpoint: str) -> str:
     """host:port of an S3 endpoint given with or without its scheme, as the minio client wants it."""
     return endpoint.removeprefix("http://").removeprefix("https://")
+
+
+def _entries(listed: str, normal: Callable[[str], str] = str) -> list[str]:
+    return [normal(entry.strip()) for entry in listed.split(",") if entry.strip()]
 
 
 class Settings(BaseSettings):
@@ -165,6 +171,23 @@ class Settings(BaseSettings):
             shown = value.get_secret_value() if isinstance(value, SecretStr) else value
             values[name.upper()] = str(shown)
         return values
+
+    # Comma-separated settings, parsed once per process.
+
+    @functools.cached_property
+    def input_formats(self) -> frozenset[str]:
+        """ALLOWED_INPUT_FORMATS as Pillow format names."""
+        return frozenset(_entries(self.allowed_input_formats, str.upper))
+
+    @functools.cached_property
+    def source_entries(self) -> tuple[str, ...]:
+        """ALLOWED_SOURCES as bucket/prefix entries; by default the service's bucket under incoming/."""
+        return tuple(_entries(self.allowed_sources)) or (f"{self.s3_bucket}/incoming/",)
+
+    @functools.cached_property
+    def callback_hosts(self) -> frozenset[str]:
+        """WEBHOOK_ALLOWED_HOSTS, lower-cased."""
+        return frozenset(_entries(self.webhook_allowed_hosts, str.lower))
 
     @property
     def s3_endpoint_host(self) -> str:

@@ -24,10 +24,6 @@ from vocabulary.webhook_secrets import WebhookSecrets
 bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
 
-def allowed_formats(settings: Settings) -> frozenset[str]:
-    return frozenset(f.strip().upper() for f in settings.allowed_input_formats.split(",") if f.strip())
-
-
 @bp.post("/resize")
 def submit_resize() -> tuple[Response, int]:
     service = ingress()
@@ -36,7 +32,7 @@ def submit_resize() -> tuple[Response, int]:
     callback_url = request.form.get("callback_url", "").strip()
     if callback_url:
         order = dataclasses.replace(order, callback_url=checked_callback(callback_url, settings, g.get("client")))
-    data, info = read_image(request.files, settings.max_pixels, allowed_formats(settings))
+    data, info = read_image(request.files, settings.max_pixels, settings.input_formats)
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 255:
         raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key is at most 255 characters")

@@ -63,9 +63,7 @@ def source_problem(request: ResizeRequested, settings: Settings) -> str | None:
     if bucket == settings.s3_bucket and key.startswith("originals/"):
         # The API's uploads: each request may read its own and nobody else's.
         return None if key == f"originals/{request.task_id}" else "originals/ holds the API's uploads, one per task"
-    entries = [e.strip() for e in settings.allowed_sources.split(",") if e.strip()] or [
-        f"{settings.s3_bucket}/incoming/"
-    ]
+    entries = settings.source_entries
     for entry in entries:
         allowed_bucket, _, prefix = entry.partition("/")
         if bucket == allowed_bucket and key.startswith(prefix):

@@ -30,8 +30,7 @@ class CallbackPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallbackPolicy:
-        hosts = frozenset(h.strip().lower() for h in settings.webhook_allowed_hosts.split(",") if h.strip())
-        return cls(settings.webhook_allow_private, hosts)
+        return cls(settings.webhook_allow_private, settings.callback_hosts)
 
 
 @dataclass(frozen=True)
