@@ -37,6 +37,7 @@ from ops.dead_letters import read_dead_letters, republish
 from ops.replay import replay
 from producer_api.auth import new_key
 from status_store.rebuild import rebuild
+from vocabulary.options import MODES, OUTPUT_FORMATS
 from vocabulary.webhook_secrets import new_secret
 
 
@@ -159,8 +160,8 @@ def parser() -> argparse.ArgumentParser:
         required=True,
         help="WIDTHxHEIGHT, e.g. 400x400, 400x, x300; several: 100x100,800x (one upload, a result per size)",
     )
-    submit.add_argument("--mode", choices=["fill", "fit", "pad", "stretch"])
-    submit.add_argument("--format", help="jpeg, png, webp, gif, avif or auto")
+    submit.add_argument("--mode", choices=MODES)
+    submit.add_argument("--format", choices=[*OUTPUT_FORMATS, "auto"])
     submit.add_argument("--wait", action="store_true", help="wait until every task is done")
     submit.add_argument("--out", type=Path, help="save results here (implies --wait)")
     submit.add_argument("--concurrency", type=int, default=8)
