@@ -68,7 +68,11 @@ class Stack:
                 ),
                 "other",
             )
-            found.setdefault(role, []).extend(procstat.tree(child))
+            for pid in procstat.tree(child):
+                # A worker's resize runs in a child made by its fork server: counted apart, so the
+                # resize's own cost under load shows beside the worker's plumbing.
+                forked = role == "workers" and "multiprocessing.forkserver" in procstat.command_line(pid)
+                found.setdefault("resize children" if forked else role, []).append(pid)
         return found
 
     def stop(self) -> None:

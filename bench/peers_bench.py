@@ -334,6 +334,13 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
             f"resize call alone: {resize_ms:.1f} ms CPU per image; plumbing (all server roles minus the resize): "
             f"{plumbing:.1f} ms = {plumbing / resize_ms:.2f}x the resize"
         )
+        in_load = cpu.get("resize children", 0.0)
+        if in_load:
+            rest = sum(ms for role, ms in cpu.items() if role not in {"load client", "resize children"})
+            print(
+                f"the resize children under this load: {in_load:.1f} ms CPU per image; every other server role: "
+                f"{rest:.1f} ms = {rest / in_load:.2f}x the resize as it runs here"
+            )
     if status_rate is not None:
         print(f"status GETs/s, one API process, 8 clients: {status_rate:.0f}")
 
