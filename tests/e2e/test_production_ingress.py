@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -423,3 +424,26 @@ def test_idempotent_task_ids_need_the_server_secret(pipeline_factory: Callable[.
     # What an attacker can compute without the secret is not the id.
     assert task_id != idempotent_task_id("", "carol", "order-17")
     assert task_id == idempotent_task_id("s" * 32, "carol", "order-17")
+
+
+def test_status_reads_answer_while_the_projector_holds_a_long_write_transaction(pipeline: Pipeline) -> None:
+    """Reads use read-only WAL connections: a writer's lock (10 s busy timeout for writers) never holds them up."""
+    task_id = pipeline.submit(jpeg_bytes(64, 48), width=32).json()["task_id"]
+    pipeline.wait_terminal(task_id)
+    holder = sqlite3.connect(pipeline.settings.view_path, isolation_level=None, timeout=30)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("UPDATE tasks SET attempts = attempts + 1")  # uncommitted: readers see the last commit
+    took = []
+    try:
+        for _ in range(50):
+            started = time.perf_counter()
+            response = pipeline.status(task_id)
+            took.append(time.perf_counter() - started)
+            assert response.status_code == 200 and response.json()["status"] == "SUCCESS"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    took.sort()
+    print(f"\n[view] status GETs under a held write lock: p50 {took[25] * 1000:.1f} ms, max {took[-1] * 1000:.1f} ms")
+    # A read that waited for the lock would take the writer's whole hold; 1 s leaves room for a slow machine.
+    assert took[-1] < 1.0
