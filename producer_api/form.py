@@ -121,7 +121,8 @@ def upload_form(max_dimension: int) -> type[BaseModel]:
 
 def validated_options(form: Mapping[str, str], max_dimension: int) -> BaseModel:
     """The option fields of `form`, validated; a 422 with the field's own code if one is wrong."""
-    given = {name: form[name] for name in OPTION_FIELDS if name in form}
+    # An empty field is an absent one: it takes the option's default.
+    given = {name: form[name] for name in OPTION_FIELDS if str(form.get(name) or "").strip()}
     try:
         return upload_form(max_dimension).model_validate(given)
     except ValidationError as e:

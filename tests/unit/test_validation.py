@@ -25,6 +25,8 @@ from vocabulary.options import ResizeOptions
             ResizeOptions(9, None, "fill", None, 70, "north", False),
         ),
         ({"width": "5", "height": "", "mode": "stretch", "format": "webp"}, ResizeOptions(5, None, "stretch", "webp")),
+        # Empty fields are absent ones: their defaults.
+        ({"width": "5", "mode": "", "gravity": " ", "format": "", "upscale": ""}, ResizeOptions(5, None, "fill", None)),
     ],
 )
 def test_valid_forms(form: dict[str, str], options: ResizeOptions) -> None:
