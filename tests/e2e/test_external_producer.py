@@ -64,5 +64,6 @@ def test_a_separate_service_requests_a_resize_over_kafka(pipeline: Pipeline) -> 
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["outcome"] == "ResizeCompleted" and report["size"] == [160, 90]
-    status = pipeline.status(report["task_id"]).json()
+    # The outcome is in the results topic; the view folds it a moment later (it is a projection of the log).
+    status = pipeline.wait_terminal(report["task_id"])
     assert status["status"] == "SUCCESS" and status["result"]["width"] == 160
