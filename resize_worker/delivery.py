@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,12 +94,13 @@ class AtLeastOnce:
 
 
 class ExactlyOnce:
-    def __init__(self, settings: Settings, producer: Producer, consumer: Consumer) -> None:
+    def __init__(self, settings: Settings, producer: Producer, consumer: Consumer, stop: threading.Event) -> None:
         self._settings = settings
         self._producer = producer
         self._consumer = consumer
+        self._stop = stop
         self._timeout = settings.produce_timeout_seconds
-        producer.init_transactions(self._timeout)
+        self._retrying(lambda: producer.init_transactions(self._timeout), "init_transactions")
 
     def begin(self) -> None:
         self._producer.begin_transaction()
@@ -111,11 +113,12 @@ class ExactlyOnce:
         """Commit records and offset together; on abort, rewind so the request is handled again."""
         topic, partition, offset = coordinates(msg)
         position = [TopicPartition(topic, partition, offset + 1)]
+        group = self._consumer.consumer_group_metadata()
         try:
-            self._producer.send_offsets_to_transaction(
-                position, self._consumer.consumer_group_metadata(), self._timeout
+            self._retrying(
+                lambda: self._producer.send_offsets_to_transaction(position, group, self._timeout), "send_offsets"
             )
-            self._producer.commit_transaction(self._timeout)
+            self._retrying(lambda: self._producer.commit_transaction(self._timeout), "commit_transaction")
             return Commit.DONE
         except KafkaException as e:
             error = e.args[0]
@@ -123,6 +126,26 @@ class ExactlyOnce:
                 # Fenced by a newer instance of this worker slot, or worse: stop, be restarted.
                 raise
             log.warning("transaction aborted, will reprocess: %s", error)
-            self._producer.abort_transaction(self._timeout)
+            self._retrying(lambda: self._producer.abort_transaction(self._timeout), "abort_transaction")
             self._consumer.seek(TopicPartition(topic, partition, offset))
             return Commit.AGAIN
+
+    def _retrying(self, call: Callable[[], object], what: str) -> None:
+        """Call again while librdkafka says the call may be retried (it then resumes where it was).
+
+        A transaction coordinator that moves (its broker died) makes commit and
+        abort time out until the new one answers; giving up there would take
+        the worker down with the transaction still open.
+        """
+        attempt = 0
+        while True:
+            try:
+                call()
+                return
+            except KafkaException as e:
+                if not e.args[0].retriable():
+                    raise
+                attempt += 1
+                log.warning("%s not done yet, calling again: %s", what, e.args[0])
+                if self._stop.wait(jittered(attempt, 0.2, 5.0)):
+                    raise Stopped(f"stopping with {what} unfinished") from e

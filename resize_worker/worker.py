@@ -179,7 +179,7 @@ class ResizeWorker:
 
     def _delivery(self, stop: threading.Event) -> Delivery:
         if self._exactly_once:
-            return ExactlyOnce(self.settings, self._producer, self._consumer)
+            return ExactlyOnce(self.settings, self._producer, self._consumer, stop)
         return AtLeastOnce(self.settings, self._producer, self._consumer, stop)
 
     def _close(self) -> None:
@@ -190,10 +190,10 @@ class ResizeWorker:
 
     def _loop(self, stop: threading.Event, until: dict[int, int] | None) -> None:
         """Poll, handle, commit; with `until`, stop once every listed partition reached its end offset."""
-        delivery = self._delivery(stop)
         remaining = dict(until) if until is not None else None
         lag_due = 0.0
         try:
+            delivery = self._delivery(stop)
             while not stop.is_set() and remaining != {}:
                 if time.monotonic() >= lag_due:
                     self._report_lag()
@@ -212,15 +212,17 @@ class ResizeWorker:
                 delivery.begin()
                 try:
                     self._handle(msg, delivery)
+                    settled = delivery.commit(msg)
                 except Stopped as e:
                     log.info("stopped before the request was settled: %s", e, extra={"offset": msg.offset()})
                     break
-                settled = delivery.commit(msg)
                 if settled is Commit.AGAIN:
                     continue  # rewound: not done, and its partition's end is not reached
                 self.processed += 1
                 _, partition, offset = coordinates(msg)
                 if remaining is not None and offset + 1 >= remaining.get(partition, 0):
                     remaining.pop(partition, None)
+        except Stopped as e:
+            log.info("stopped before transactions could start: %s", e)
         finally:
             self._close()
