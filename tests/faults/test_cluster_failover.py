@@ -133,8 +133,8 @@ def _kill_leader_and_time_failover(
 
 
 # Exactly-once is outside `make test` (select it with `-m exactly_once_failover`): in some runs one
-# requests partition stops being processed early and its jobs stay PENDING (216 of 300 done in one run);
-# the other partitions finish. Four of five runs passed.
+# requests partition stopped being processed early and its jobs stayed PENDING (216 of 300 done in one
+# run); the other partitions finished. Four of six runs passed (docs/SCALING.md).
 @pytest.mark.parametrize(
     "guarantee", ["at_least_once", pytest.param("exactly_once", marks=pytest.mark.exactly_once_failover)]
 )
