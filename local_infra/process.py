@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import queue
@@ -120,7 +121,11 @@ class ManagedProcess:
 
 
 def terminate(popen: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
-    """SIGTERM by PID, then SIGKILL if it has not exited in `timeout` seconds; its exit code."""
+    """SIGTERM by PID, then SIGKILL if it has not exited in `timeout` seconds; its exit code.
+
+    For a child started by `spawn`, which leads a process group of its own: whatever of that
+    group is still there once it exited (a server's worker that missed its stop) is killed too.
+    """
     if popen.poll() is None:
         try:
             popen.send_signal(signal.SIGTERM)
@@ -128,6 +133,9 @@ def terminate(popen: subprocess.Popen[bytes], timeout: float = 15.0) -> int:
         except subprocess.TimeoutExpired:
             popen.kill()
             popen.wait(timeout=5)
+    # The group keeps the leader's id while any member lives (the kernel does not hand it out again).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
     return popen.returncode
 
 

@@ -37,3 +37,22 @@ def test_a_child_is_in_a_process_group_of_its_own(tmp_path: Path) -> None:
         assert os.getpgid(child.pid) == child.pid
     finally:
         child.stop(timeout=5)
+
+
+def test_stopping_a_child_also_stops_what_it_left_behind_in_its_group(tmp_path: Path) -> None:
+    # A server whose worker misses the stop (granian's, once) must not leave the worker running.
+    script = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)']); "
+        "time.sleep(60)"
+    )
+    parent = ManagedProcess("server", [sys.executable, "-c", script], tmp_path / "server.log")
+    time.sleep(0.5)
+    straggler = [int(p) for p in Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()]
+    assert len(straggler) == 1
+    parent.stop(timeout=5)
+    time.sleep(0.2)
+    assert (
+        not Path(f"/proc/{straggler[0]}").exists() or "Z" in Path(f"/proc/{straggler[0]}/stat").read_text().split()[2]
+    )
