@@ -54,6 +54,38 @@ class Delivery(Protocol):
     def commit(self, msg: Message) -> Commit: ...
 
 
+def until_done(
+    call: Callable[[], object],
+    transient: Callable[[Exception], bool],
+    what: str,
+    stop: threading.Event,
+    first_wait: float,
+    log_extra: dict[str, str] | None = None,
+) -> None:
+    """Call until it returns, waiting a jittered, growing time after each transient failure.
+
+    Stopped if told to stop meanwhile: the request is then not settled, and the
+    next owner of its partition handles it again.
+    """
+    attempt = 0
+    while True:
+        try:
+            call()
+            return
+        except Exception as e:
+            if not transient(e):
+                raise
+            attempt += 1
+            log.warning("%s: not done yet, trying again: %s", what, e, extra=log_extra)
+            if stop.wait(jittered(attempt, first_wait, 5.0)):
+                raise Stopped(f"stopping before {what}") from e
+
+
+def _retriable(e: Exception) -> bool:
+    """librdkafka's word that a transactional call may be made again (it then resumes where it was)."""
+    return isinstance(e, KafkaException) and bool(e.args[0].retriable())
+
+
 class AtLeastOnce:
     def __init__(self, settings: Settings, producer: Producer, consumer: Consumer, stop: threading.Event) -> None:
         self._settings = settings
@@ -70,23 +102,21 @@ class AtLeastOnce:
             self._producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=record.headers)
             self._producer.poll(0)
             return
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                produce_and_wait(
-                    self._producer,
-                    record.topic,
-                    record.key,
-                    record.value,
-                    self._settings.produce_timeout_seconds,
-                    headers=record.headers,
-                )
-                return
-            except BrokerUnavailable as e:
-                log.warning("record not acknowledged, retrying: %s", e, extra={"task_id": record.key})
-                if self._stop.wait(jittered(attempt, 0.5, 5.0)):
-                    raise Stopped(f"stopping with a {record.topic} record unacknowledged") from e
+        until_done(
+            lambda: produce_and_wait(
+                self._producer,
+                record.topic,
+                record.key,
+                record.value,
+                self._settings.produce_timeout_seconds,
+                headers=record.headers,
+            ),
+            lambda e: isinstance(e, BrokerUnavailable),
+            f"a {record.topic} record acknowledged",
+            self._stop,
+            first_wait=0.5,
+            log_extra={"task_id": record.key},
+        )
 
     def commit(self, msg: Message) -> Commit:
         self._consumer.store_offsets(message=msg)
@@ -131,21 +161,6 @@ class ExactlyOnce:
             return Commit.AGAIN
 
     def _retrying(self, call: Callable[[], object], what: str) -> None:
-        """Call again while librdkafka says the call may be retried (it then resumes where it was).
-
-        A transaction coordinator that moves (its broker died) makes commit and
-        abort time out until the new one answers; giving up there would take
-        the worker down with the transaction still open.
-        """
-        attempt = 0
-        while True:
-            try:
-                call()
-                return
-            except KafkaException as e:
-                if not e.args[0].retriable():
-                    raise
-                attempt += 1
-                log.warning("%s not done yet, calling again: %s", what, e.args[0])
-                if self._stop.wait(jittered(attempt, 0.2, 5.0)):
-                    raise Stopped(f"stopping with {what} unfinished") from e
+        """A coordinator that moves (its broker died) makes commit and abort time out until the new one
+        answers; giving up there would take the worker down with the transaction still open."""
+        until_done(call, _retriable, what, self._stop, first_wait=0.2)
