@@ -87,31 +87,34 @@ class ObjectStore:
         except _FAILURES as e:
             raise _translate(e, self.bucket) from e
 
-    def put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> str:
-        """Store bytes under key, overwriting; returns the ETag."""
-        try:
-            result = self._client.put_object(
-                self.bucket,
-                key,
-                io.BytesIO(data),
-                len(data),
-                content_type=content_type,
-                metadata=metadata,  # type: ignore[arg-type]
-            )
-        except _FAILURES as e:
-            raise _translate(e, key) from e
-        return str(result.etag).strip('"')
+    def put(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str] | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Store bytes under key, overwriting; returns the ETag.
 
-    def put_new(self, key: str, data: bytes, content_type: str, metadata: dict[str, str] | None = None) -> str:
-        """Store bytes under a key nothing holds yet (If-None-Match: *); ObjectExists if something does.
-
-        One request decides between two writers of one key, wherever they run. MinIO,
-        AWS S3, versitygw and SeaweedFS honour the condition. The client's put_object
-        sends only its own headers, so this goes through its single-request upload.
+        With `if_absent`, only where nothing is stored yet (If-None-Match: *), else ObjectExists:
+        one request decides between two writers of one key, wherever they run. MinIO, AWS S3,
+        versitygw and SeaweedFS honour the condition. The client's put_object sends only its own
+        headers, so that write goes through its single-request upload.
         """
-        headers = {**normalize_headers(dict(metadata or {})), "Content-Type": content_type, "If-None-Match": "*"}
         try:
-            result = self._client._put_object(self.bucket, key, data, headers)
+            if if_absent:
+                headers = {**normalize_headers(dict(metadata or {})), "Content-Type": content_type}
+                result = self._client._put_object(self.bucket, key, data, {**headers, "If-None-Match": "*"})
+            else:
+                result = self._client.put_object(
+                    self.bucket,
+                    key,
+                    io.BytesIO(data),
+                    len(data),
+                    content_type=content_type,
+                    metadata=metadata,  # type: ignore[arg-type]
+                )
         except _FAILURES as e:
             raise _translate(e, key) from e
         return str(result.etag).strip('"')

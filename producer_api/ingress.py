@@ -151,10 +151,8 @@ class Ingress:
         (the same body is already there).
         """
         key = original_key(task_id)
-        if store == "always":
-            self.store.put(key, data, info.content_type, metadata=metadata)
-        elif store == "new":
-            self.store.put_new(key, data, info.content_type, metadata=metadata)
+        if store != "no":
+            self.store.put(key, data, info.content_type, metadata=metadata, if_absent=store == "new")
         request = ResizeRequested(
             task_id=task_id,
             producer=self.producer_id,
