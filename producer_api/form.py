@@ -1,9 +1,10 @@
 """The upload form's fields as a pydantic model: it validates them, and the OpenAPI document is generated from it.
 
 One model per size limit (MAX_DIMENSION is a setting), made once. Multipart
-fields arrive as strings: each option is parsed by the same rules as before
-pydantic sees it (ASCII digits only, case-insensitive names, an empty field is
-an absent one), and the model's types and bounds are what the document shows.
+fields arrive as strings: an empty one is left out (the option's default), and
+each other is parsed by the same rules before pydantic sees it (ASCII digits
+only, case-insensitive names); the model's types and bounds are what the
+document shows.
 """
 
 from __future__ import annotations
@@ -24,13 +25,8 @@ FORMATS = (*OUTPUT_FORMATS, "auto")
 ALL_GRAVITIES = (*GRAVITIES, *CONTENT_GRAVITIES)
 
 
-def _absent_if_empty(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else value
-
-
 def _integer(value: Any) -> Any:
     """An integer from ASCII digits only: int() and str.isdigit() also take other scripts' digits."""
-    value = _absent_if_empty(value)
     if isinstance(value, str):
         text = value.strip()
         if not _ASCII_INTEGER.fullmatch(text):
@@ -40,7 +36,6 @@ def _integer(value: Any) -> Any:
 
 
 def _name(value: Any) -> Any:
-    value = _absent_if_empty(value)
     return value.strip().lower() if isinstance(value, str) else value
 
 
