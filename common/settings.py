@@ -19,7 +19,8 @@ def endpoint_host(endpoint: str) -> str:
     return endpoint.removeprefix("http://").removeprefix("https://")
 
 
-def _entries(listed: str, normal: Callable[[str], str] = str) -> list[str]:
+def comma_separated(listed: str, normal: Callable[[str], str] = str) -> list[str]:
+    """The entries of a comma-separated setting, stripped, empty ones left out."""
     return [normal(entry.strip()) for entry in listed.split(",") if entry.strip()]
 
 
@@ -177,17 +178,17 @@ class Settings(BaseSettings):
     @functools.cached_property
     def input_formats(self) -> frozenset[str]:
         """ALLOWED_INPUT_FORMATS as Pillow format names."""
-        return frozenset(_entries(self.allowed_input_formats, str.upper))
+        return frozenset(comma_separated(self.allowed_input_formats, str.upper))
 
     @functools.cached_property
     def source_entries(self) -> tuple[str, ...]:
         """ALLOWED_SOURCES as bucket/prefix entries; by default the service's bucket under incoming/."""
-        return tuple(_entries(self.allowed_sources)) or (f"{self.s3_bucket}/incoming/",)
+        return tuple(comma_separated(self.allowed_sources)) or (f"{self.s3_bucket}/incoming/",)
 
     @functools.cached_property
     def callback_hosts(self) -> frozenset[str]:
         """WEBHOOK_ALLOWED_HOSTS, lower-cased."""
-        return frozenset(_entries(self.webhook_allowed_hosts, str.lower))
+        return frozenset(comma_separated(self.webhook_allowed_hosts, str.lower))
 
     @property
     def s3_endpoint_host(self) -> str:

@@ -53,7 +53,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["ingress"] = Ingress(settings)
     app.extensions["view_watch"] = ViewWatch(settings.view_path)
     app.extensions["openapi"] = openapi.document(settings)
-    WebhookSecrets.from_settings(settings)  # a malformed WEBHOOK_SECRETS stops the start, not a request
+    # Parsed once: a malformed WEBHOOK_SECRETS stops the start, not a request.
+    app.extensions["webhook_secrets"] = WebhookSecrets.from_settings(settings)
     app.config["METRICS_ELSEWHERE"] = bool(settings.api_metrics_port)
     if settings.api_metrics_port and not metrics.serve_shared(settings.api_metrics_port, settings.api_metrics_host):
         app.logger.info(

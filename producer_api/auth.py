@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from common.settings import comma_separated
+
 
 def hash_key(key: str) -> str:
     # Keys are 256-bit random tokens, so a plain SHA-256 is enough: no dictionary to guess from.
@@ -23,7 +25,7 @@ def new_key(name: str) -> tuple[str, str]:
 def parse_keys(config: str) -> dict[str, str]:
     """`name:hash,name:hash` -> {hash: name}. Raises ValueError on a malformed entry."""
     keys: dict[str, str] = {}
-    for entry in filter(None, (part.strip() for part in config.split(","))):
+    for entry in comma_separated(config):
         name, sep, digest = entry.partition(":")
         if not sep or len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest.lower()):
             raise ValueError(f"API_KEYS entry {name!r} is not name:sha256-hex")

@@ -51,7 +51,8 @@ def submit_resize() -> tuple[Response, int]:
 
 def checked_callback(url: str, settings: Settings, owner: str | None) -> str:
     """The callback URL if the caller's webhooks can be signed and the policy allows it; a 422 saying why not."""
-    if not WebhookSecrets.from_settings(settings).for_owner(owner):
+    secrets: WebhookSecrets = current_app.extensions["webhook_secrets"]
+    if not secrets.for_owner(owner):
         raise ApiError(422, "webhooks_disabled", "no webhook secret is configured for this key; callbacks are off")
     try:
         return check(url, CallbackPolicy.from_settings(settings)).url

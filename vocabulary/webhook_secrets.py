@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from common.settings import Settings
+from common.settings import Settings, comma_separated
 
 MIN_SECRET_LENGTH = 16
 
@@ -26,7 +26,7 @@ def new_secret() -> str:
 def parse_secrets(config: str) -> dict[str, tuple[str, ...]]:
     """`name:secret,name:secret` -> {name: (secret, ...)}. Raises ValueError on a malformed entry."""
     found: dict[str, tuple[str, ...]] = {}
-    for entry in filter(None, (part.strip() for part in config.split(","))):
+    for entry in comma_separated(config):
         name, sep, secret = entry.partition(":")
         if not sep or not name or len(secret) < MIN_SECRET_LENGTH:
             raise ValueError(f"WEBHOOK_SECRETS entry for {name!r} is not name:secret (a secret of 16+ characters)")
