@@ -20,7 +20,6 @@ from schemas.events import (
     ResizeRequested,
     StoredImage,
     VariantImage,
-    VariantSpec,
     variant_names_problem,
 )
 from vocabulary.errors import InvalidRequest, ResizeError, SourceNotAllowed
@@ -34,21 +33,17 @@ def result_key(task_id: str, variant: str | None = None) -> str:
     return f"results/{task_id}" if variant is None else f"results/{task_id}/{variant}"
 
 
-def _target(o: ResizeRequested | VariantSpec) -> Target:
-    return ResizeOptions.of(o)
-
-
 def outputs_of(request: ResizeRequested, max_variants: int) -> list[tuple[str | None, Target]]:
     """The outputs a request asks for: its named variants, or the one its top-level fields describe."""
     if not request.variants:
-        return [(None, _target(request))]
+        return [(None, ResizeOptions.of(request))]
     # Requests produced straight to Kafka are not checked by the API.
     if len(request.variants) > max_variants:
         raise InvalidRequest(f"{len(request.variants)} variants asked; at most {max_variants}")
     problem = variant_names_problem([v.name for v in request.variants])
     if problem:
         raise InvalidRequest(problem)
-    return [(v.name, _target(v)) for v in request.variants]
+    return [(v.name, ResizeOptions.of(v)) for v in request.variants]
 
 
 def source_problem(request: ResizeRequested, settings: Settings) -> str | None:
