@@ -33,33 +33,53 @@ from vocabulary.errors import WorkerCrashed
 log = logging.getLogger(__name__)
 
 
+# A transactional producer fenced by a newer instance of its worker slot: that instance owns the slot now.
+_FENCED = {KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH, KafkaError._FENCED}
+
+
+def starts_over(error: KafkaError) -> bool:
+    """Whether a worker whose producer failed with `error` should go on with fresh Kafka clients.
+
+    A fatal transactional error that is not a fencing (e.g. a commit retried after its
+    coordinator died and aborted the transaction: INVALID_TXN_STATE) leaves the producer
+    unusable but the worker sound. A fenced worker stops: starting over would fence the
+    newer instance in turn, and the two would take the slot from each other forever.
+    """
+    return error.fatal() and error.code() not in _FENCED
+
+
 class ResizeWorker:
     def __init__(self, settings: Settings, codec: Codec | None = None, name: str = "resize_worker") -> None:
         self.settings = settings
         self.codec = codec or default_codec()
         self.producer_id = producer_name(name)
         self.attempts = Attempts(settings, self.producer_id)
-        exactly_once = settings.processing_guarantee == "exactly_once"
+        self._name = name
+        self._exactly_once = settings.processing_guarantee == "exactly_once"
+        self._started = StartedNotice(settings.started_event_after_seconds)
+        self.processed = 0
+        self._connect()
+
+    def _connect(self) -> None:
+        """Fresh Kafka clients: a consumer in the group, and a producer (transactional in exactly-once mode)."""
+        settings = self.settings
         producer_conf: dict[str, object] = {}
-        if exactly_once:
+        if self._exactly_once:
             producer_conf["transactional.id"] = f"{settings.worker_group}-{settings.worker_id}"
-        self._producer = make_producer(settings, name, **producer_conf)
+        self._producer = make_producer(settings, self._name, **producer_conf)
         self._consumer: Consumer = make_consumer(
             settings,
             settings.worker_group,
-            name,
+            self._name,
             # One task can take seconds; leave room before the group thinks we died.
             # A dead worker's partitions move on after session.timeout.ms; a short commit
             # interval bounds how much a crash makes the next worker redo.
             **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 10_000, "auto.commit.interval.ms": 1000},
-            **({"enable.auto.commit": False} if exactly_once else {}),
+            **({"enable.auto.commit": False} if self._exactly_once else {}),
         )
-        self._exactly_once = exactly_once
         self._crashes = CrashLedger(self._consumer, settings.worker_crash_limit)
-        self._started = StartedNotice(settings.started_event_after_seconds)
         # Retry partitions whose head is not due yet, and when to look again.
         self._paused: dict[tuple[str, int], float] = {}
-        self.processed = 0
 
     # -- one record ---------------------------------------------------------
 
@@ -162,20 +182,35 @@ class ResizeWorker:
     def run(self, stop: threading.Event) -> None:
         """Consume as a member of the worker group until `stop` is set; the task in hand is finished first."""
         topics = [self.settings.requests_topic, self.settings.retry_topic]
-        self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
-        self._loop(stop, until=None)
+        try:
+            while True:
+                self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke)
+                try:
+                    self._loop(stop, until=None)
+                    return
+                except KafkaException as e:
+                    if stop.is_set() or not starts_over(e.args[0]):
+                        raise
+                    # The request in hand was not committed: the group hands it out again.
+                    log.error("the transactional producer failed for good, starting fresh Kafka clients: %s", e)
+                    self._connect()
+        finally:
+            self.attempts.close()
 
     def run_range(self, starts: dict[int, int], stop: threading.Event) -> int:
         """Process the requests topic from `starts` (per partition) to its end as of now. Returns records handled."""
         topic = self.settings.requests_topic
         ends = high_watermarks(self._consumer, topic, timeout=10)
         pending = {p: end for p, end in ends.items() if starts.get(p, end) < end}
-        if not pending:
-            self._close()
-            return 0
-        self._consumer.assign([TopicPartition(topic, p, starts[p]) for p in pending])
-        self._loop(stop, until=pending)
-        return self.processed
+        try:
+            if not pending:
+                self._close()
+                return 0
+            self._consumer.assign([TopicPartition(topic, p, starts[p]) for p in pending])
+            self._loop(stop, until=pending)
+            return self.processed
+        finally:
+            self.attempts.close()
 
     def _delivery(self, stop: threading.Event) -> Delivery:
         if self._exactly_once:
@@ -183,10 +218,13 @@ class ResizeWorker:
         return AtLeastOnce(self.settings, self._producer, self._consumer, stop)
 
     def _close(self) -> None:
-        # close() commits stored offsets (at-least-once) and leaves the group at once.
+        """Close the Kafka clients; close() commits stored offsets (at-least-once) and leaves the group at once."""
         self._consumer.close()
-        self.attempts.close()
-        self._producer.flush(10)
+        try:
+            self._producer.flush(10)
+        except KafkaException as e:
+            # A producer that failed for good raises its error again here; the loop has reported it.
+            log.warning("producer closed with an error: %s", e)
 
     def _loop(self, stop: threading.Event, until: dict[int, int] | None) -> None:
         """Poll, handle, commit; with `until`, stop once every listed partition reached its end offset."""

@@ -2,7 +2,8 @@
 
 Topics have replication factor 3 and min.insync.replicas 2. During a 300-job run
 the leader of a requests-topic partition is killed (-9), then, after it rejoined,
-the leader of a results-topic partition. Jobs are submitted as a careful client
+the leader of a results-topic partition; clients go on submitting until both
+failovers are over, so there is traffic through each. Jobs are submitted as a careful client
 does (retried with their Idempotency-Key on a 503). Run in at-least-once and in
 exactly-once mode; the failover time (kill to the next completed job) is printed.
 """
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from common.kafka import high_watermarks
+from common.settings import Settings
 from local_infra.kafka_cluster import KafkaCluster, start_kafka_cluster
 from tests.pipeline import Pipeline, jpeg_bytes, submit_until_accepted
 
@@ -72,7 +74,28 @@ def _diagnosis(pipeline: Pipeline) -> str:
         ends = {t: high_watermarks(probe, t) for t in (settings.requests_topic, settings.results_topic)}
     finally:
         probe.close()
-    return f"states {states}; log ends {ends}; applied {applied}"
+    threads = [f"{t.name}:{'alive' if t.is_alive() else 'ended'}" for t in pipeline.threads]
+    return f"states {states}; log ends {ends}; applied {applied}; threads alive {threads}; {_worker_group(settings)}"
+
+
+def _worker_group(settings: Settings) -> str:
+    """Who in the worker group holds which partition, and the group's committed offsets (stable ones)."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    group = settings.worker_group
+    try:
+        description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        members = {
+            m.member_id[-8:]: sorted(
+                f"{tp.topic.split('-')[0]}[{tp.partition}]" for tp in m.assignment.topic_partitions
+            )
+            for m in description.members
+        }
+        request = [ConsumerGroupTopicPartitions(group)]
+        listed = admin.list_consumer_group_offsets(request, require_stable=True)[group].result(timeout=10)
+        committed = {f"{tp.topic.split('-')[0]}[{tp.partition}]": tp.offset for tp in listed.topic_partitions}
+    except KafkaException as e:
+        return f"worker group unreadable: {e}"
+    return f"worker group {description.state}: members {members}; committed {committed}"
 
 
 def _log_end(cluster: KafkaCluster, topic: str, partition: int = 0) -> int | None:
@@ -132,12 +155,7 @@ def _kill_leader_and_time_failover(
     return Failover(leader, writable, done, time.monotonic() - restarted_at)
 
 
-# Exactly-once is outside `make test` (select it with `-m exactly_once_failover`): in some runs one
-# requests partition stopped being processed early and its jobs stayed PENDING (216 of 300 done in one
-# run); the other partitions finished. Four of six runs passed (docs/SCALING.md).
-@pytest.mark.parametrize(
-    "guarantee", ["at_least_once", pytest.param("exactly_once", marks=pytest.mark.exactly_once_failover)]
-)
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_leader_failover_loses_and_doubles_nothing(
     cluster: KafkaCluster, pipeline_factory: Callable[..., Pipeline], guarantee: str
 ) -> None:
@@ -153,29 +171,49 @@ def test_leader_failover_loses_and_doubles_nothing(
     image = jpeg_bytes(320, 240)
     accepted: list[str] = []
     lock = threading.Lock()
-    kills = {JOBS // 3: settings.requests_topic, 2 * JOBS // 3: settings.results_topic}
     report: list[str] = []
+    kills_done = threading.Event()
 
-    def job(turn: int) -> None:
-        topic = kills.get(turn)
-        if topic is not None:
-            report.append(_kill_leader_and_time_failover(cluster, pipeline, topic, topics).describe(topic))
-        task_id, _ = submit_until_accepted(pipeline.base_url, image, turn, 48)
-        with lock:
-            accepted.append(task_id)
+    def chaos() -> None:
+        """Kill a requests leader once a third of the jobs are in, then a results leader at two thirds.
+
+        One broker is down at a time: the second kill waits until the first node is back in
+        every ISR. Two nodes down at once would lose the controller quorum (2 of 3) and
+        min.insync.replicas, which this configuration does not claim to ride out without a pause.
+        """
+        try:
+            for share, topic in ((1, settings.requests_topic), (2, settings.results_topic)):
+                while len(accepted) < share * JOBS // 3:
+                    time.sleep(0.05)
+                report.append(_kill_leader_and_time_failover(cluster, pipeline, topic, topics).describe(topic))
+        finally:
+            kills_done.set()
+
+    def client(number: int) -> None:
+        """Submit jobs until JOBS are in and both failovers are over: there is traffic through both."""
+        turn = number
+        while len(accepted) < JOBS or not kills_done.is_set():
+            task_id, _ = submit_until_accepted(pipeline.base_url, image, turn, 48)
+            with lock:
+                accepted.append(task_id)
+            turn += CLIENTS
+            if len(accepted) >= JOBS:
+                time.sleep(0.25)  # past JOBS, a trickle is traffic enough while a failover finishes
 
     started = time.monotonic()
-    # CLIENTS threads take the jobs in turn; a thread that kills a leader waits out its failover.
-    with ThreadPoolExecutor(CLIENTS) as pool:
-        list(pool.map(job, range(1, JOBS + 1)))
+    with ThreadPoolExecutor(CLIENTS + 1) as pool:
+        futures = [pool.submit(chaos)] + [pool.submit(client, n) for n in range(1, CLIENTS + 1)]
+        for future in futures:
+            future.result()
+    jobs = len(accepted)
     deadline = time.monotonic() + 120
-    while _successes(settings.view_path) < JOBS:
-        assert time.monotonic() < deadline, f"{_successes(settings.view_path)} of {JOBS} done; {_diagnosis(pipeline)}"
+    while _successes(settings.view_path) < jobs:
+        assert time.monotonic() < deadline, f"{_successes(settings.view_path)} of {jobs} done; {_diagnosis(pipeline)}"
         time.sleep(0.2)
     elapsed = time.monotonic() - started
     with sqlite3.connect(settings.view_path) as db:
         rows = db.execute("SELECT task_id, state FROM tasks").fetchall()
-    print(f"\n[cluster] {guarantee}: {JOBS} jobs in {elapsed:.1f}s ({JOBS / elapsed:.1f}/s); " + "; ".join(report))
-    assert len(accepted) == len(set(accepted)) == JOBS
+    print(f"\n[cluster] {guarantee}: {jobs} jobs in {elapsed:.1f}s ({jobs / elapsed:.1f}/s); " + "; ".join(report))
+    assert len(accepted) == len(set(accepted)) >= JOBS
     assert {task_id for task_id, _ in rows} == set(accepted)  # one row per job: none lost, none doubled
     assert {state for _, state in rows} == {"SUCCESS"}

@@ -289,6 +289,39 @@ def test_an_aborted_transaction_in_a_replay_is_processed_again_not_skipped(
     assert all(completed_events(settings, "read_committed")[task_id] == 1 for task_id in task_ids)
 
 
+class _FailsFirstCommitForGood(_FailsFirstCommit):
+    """Its first commit fails with a fatal error that is not a fencing, as a commit retried after
+    its coordinator died does when the new coordinator has aborted the transaction."""
+
+    def commit_transaction(self, *args: object) -> None:
+        if not self.failed:
+            self.failed += 1
+            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "injected: transaction aborted", fatal=True))
+        self._producer.commit_transaction(*args)
+
+
+def test_a_worker_whose_transactional_producer_fails_for_good_starts_fresh_clients_and_loses_nothing(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    pipeline = pipeline_factory(workers=0, processing_guarantee="exactly_once", worker_id="slot-fatal")
+    settings = pipeline.settings
+    worker = ResizeWorker(settings)
+    injected = _FailsFirstCommitForGood(worker._producer)
+    worker._producer = injected  # type: ignore[assignment]
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    running.start()
+    try:
+        task_id = pipeline.submit(jpeg_bytes(80, 80), width=20).json()["task_id"]
+        assert pipeline.wait_terminal(task_id, timeout=60)["status"] == "SUCCESS"
+        assert injected.failed == 1
+        assert running.is_alive()  # the worker went on with fresh clients instead of dying
+        assert completed_events(settings, "read_committed")[task_id] == 1
+    finally:
+        stop.set()
+        running.join(timeout=30)
+
+
 def test_replay_from_a_time_reprocesses_exactly_the_later_jobs(pipeline: Pipeline) -> None:
     before = [pipeline.submit(jpeg_bytes(80, 80), width=20).json()["task_id"] for _ in range(4)]
     for task_id in before:
