@@ -55,6 +55,25 @@ def usage(pids: list[int]) -> Usage:
     return Usage(cpu, peak)
 
 
+def thread_cpu_seconds(pids: list[int], name_prefixes: tuple[str, ...]) -> float:
+    """CPU seconds of the threads of these processes whose name starts with one of the prefixes."""
+    cpu = 0.0
+    for pid in pids:
+        try:
+            threads = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue
+        for thread in threads:
+            try:
+                if not (thread / "comm").read_text().startswith(name_prefixes):
+                    continue
+                fields = (thread / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            cpu += (int(fields[11]) + int(fields[12])) / _TICKS
+    return cpu
+
+
 def command_line(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
