@@ -5,13 +5,22 @@ Anything that still kills the worker process itself (a native crash outside the
 child, an operator's kill -9 at the wrong time, a bug) redelivers the request to
 the next worker, which could die the same way: a poison pill walking the group.
 
-Before an attempt starts, the worker commits the record's own offset (not the
-next one) with a note in the commit's metadata: "this record has been started k
+Before an attempt starts, the worker stores the record's own offset (not the
+next one) with a note in the offset's metadata: "this record has been started k
 times". A record handled to the end moves the offset past it, so the note only
 survives a worker that died mid-attempt. Whoever is given the partition next
 reads the note for the record it is about to start: after `limit` such deaths
 the request is dead-lettered instead of tried again. The note lives with the
 group's offsets in Kafka, so it follows the partition to any worker on any host.
+
+When the note reaches Kafka: a partition's first record after an assignment may
+be the redelivery of a record that just took a worker down, so its note is
+committed at once. Later records of a partition the worker keeps are noted in
+the stored offset that the next auto-commit writes (within a second), which
+saves the broker a commit per record. A worker that dies within that second of
+starting such a record leaves no note: a poison pill then takes at most
+`limit` + 1 workers down instead of `limit`. Where nothing commits on its own
+(exactly-once), every note is committed at once.
 """
 
 from __future__ import annotations
@@ -40,9 +49,10 @@ def starts_in(metadata: str | None, task_id: str) -> int:
 class CrashLedger:
     """Per record: how many earlier attempts died with their worker; marks this attempt as started."""
 
-    def __init__(self, consumer: Consumer, limit: int) -> None:
+    def __init__(self, consumer: Consumer, limit: int, auto_commit: bool) -> None:
         self._consumer = consumer
         self.limit = limit
+        self._auto_commit = auto_commit
         # Partitions this worker has been handling since they were assigned: their next record
         # is new to the group, so there is no note to read for it.
         self._continuing: set[tuple[str, int]] = set()
@@ -58,16 +68,16 @@ class CrashLedger:
             return 0
         topic, partition, offset = coordinates(msg)
         # A round trip to the group coordinator, only for a partition's first record.
-        earlier = 0
-        if (topic, partition) not in self._continuing:
-            earlier = self._earlier_starts(topic, partition, offset, task_id)
+        first = (topic, partition) not in self._continuing
+        earlier = self._earlier_starts(topic, partition, offset, task_id) if first else 0
         self._continuing.add((topic, partition))
         marked = [TopicPartition(topic, partition, offset, metadata=note(earlier + 1, task_id))]
-        # Stored as well as committed: an auto-commit during the attempt then writes the same note.
+        # Stored: the next auto-commit during the attempt writes the note.
         self._consumer.store_offsets(offsets=marked)
-        # Asynchronous: the attempt takes far longer than the commit's trip, and a lost
-        # note only means one more attempt before the dead letter.
-        self._consumer.commit(offsets=marked, asynchronous=True)
+        if first or not self._auto_commit:
+            # Asynchronous: the attempt takes far longer than the commit's trip, and a lost
+            # note only means one more attempt before the dead letter.
+            self._consumer.commit(offsets=marked, asynchronous=True)
         return earlier
 
     def _earlier_starts(self, topic: str, partition: int, offset: int, task_id: str) -> int:
