@@ -2,6 +2,9 @@
 FROM python:3.11-slim
 WORKDIR /app
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+# Buffers under 16 MiB (an upload, a decoded photo) reused from the heap instead of mmap'd and
+# unmapped per request: ~1,100 page faults per image fewer in a resize child (local_infra/up.py).
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=16777216:glibc.malloc.trim_threshold=33554432
 COPY pyproject.toml README.md ./
 COPY common common
 COPY schemas schemas

@@ -85,3 +85,11 @@ def test_the_three_broker_override_makes_one_quorum_that_every_role_uses() -> No
         env = override[role]["environment"]
         assert set(env["KAFKA_BOOTSTRAP_SERVERS"].split(",")) == {f"{n}:9092" for n in nodes}, role
         assert (env["TOPIC_REPLICATION_FACTOR"], env["TOPIC_MIN_INSYNC_REPLICAS"]) == ("3", "2"), role
+
+
+def test_the_image_runs_the_roles_with_the_malloc_settings_of_the_local_stack() -> None:
+    """One value in two places: the container image and `make up` must not drift apart."""
+    from local_infra.up import MALLOC_TUNABLES
+
+    dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
+    assert f"ENV GLIBC_TUNABLES={MALLOC_TUNABLES}" in dockerfile
