@@ -39,16 +39,22 @@ def tree(pid: int) -> list[int]:
     return pids
 
 
+def _cpu_seconds(stat: str) -> float:
+    """User plus system time from the text of a /proc/<pid>/stat or /proc/<pid>/task/<tid>/stat."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 def usage(pids: list[int]) -> Usage:
     """CPU seconds (user + system) summed, and the largest peak RSS, over live processes."""
     cpu, peak = 0.0, 0.0
     for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = Path(f"/proc/{pid}/stat").read_text()
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
-        cpu += (int(fields[11]) + int(fields[12])) / _TICKS
+        cpu += _cpu_seconds(stat)
         for line in status.splitlines():
             if line.startswith("VmHWM:"):
                 peak = max(peak, int(line.split()[1]) / 1024)
@@ -67,10 +73,10 @@ def thread_cpu_seconds(pids: list[int], name_prefixes: tuple[str, ...]) -> float
             try:
                 if not (thread / "comm").read_text().startswith(name_prefixes):
                     continue
-                fields = (thread / "stat").read_text().rsplit(")", 1)[1].split()
+                stat = (thread / "stat").read_text()
             except OSError:
                 continue
-            cpu += (int(fields[11]) + int(fields[12])) / _TICKS
+            cpu += _cpu_seconds(stat)
     return cpu
 
 

@@ -153,7 +153,7 @@ class ExactlyOnce:
         except KafkaException as e:
             error = e.args[0]
             if error.fatal():
-                # Fenced by a newer instance of this worker slot, or worse: stop, be restarted.
+                # The producer is unusable (fenced, or the transaction gone): the worker decides (worker.starts_over).
                 raise
             log.warning("transaction aborted, will reprocess: %s", error)
             self._retrying(lambda: self._producer.abort_transaction(self._timeout), "abort_transaction")

@@ -192,7 +192,7 @@ class ResizeWorker:
                     if stop.is_set() or not starts_over(e.args[0]):
                         raise
                     # The request in hand was not committed: the group hands it out again.
-                    log.error("the transactional producer failed for good, starting fresh Kafka clients: %s", e)
+                    log.error("a Kafka client failed for good, starting fresh ones: %s", e)
                     self._connect()
         finally:
             self.attempts.close()

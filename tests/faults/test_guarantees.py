@@ -255,16 +255,18 @@ def test_exactly_once_worker_killed_before_commit_leaves_no_duplicate(
 
 
 class _FailsFirstCommit:
-    """The worker's real transactional producer, but its first commit_transaction fails as a timeout would."""
+    """The worker's real transactional producer, but its first commit_transaction raises `error`
+    (by default a timeout, which requires an abort)."""
 
-    def __init__(self, producer: Producer) -> None:
+    def __init__(self, producer: Producer, error: KafkaError | None = None) -> None:
         self._producer = producer
+        self._error = error or KafkaError(KafkaError._TIMED_OUT, "injected commit timeout", txn_requires_abort=True)
         self.failed = 0
 
     def commit_transaction(self, *args: object) -> None:
         if not self.failed:
             self.failed += 1
-            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "injected commit timeout", txn_requires_abort=True))
+            raise KafkaException(self._error)
         self._producer.commit_transaction(*args)
 
     def __getattr__(self, name: str) -> object:
@@ -289,24 +291,16 @@ def test_an_aborted_transaction_in_a_replay_is_processed_again_not_skipped(
     assert all(completed_events(settings, "read_committed")[task_id] == 1 for task_id in task_ids)
 
 
-class _FailsFirstCommitForGood(_FailsFirstCommit):
-    """Its first commit fails with a fatal error that is not a fencing, as a commit retried after
-    its coordinator died does when the new coordinator has aborted the transaction."""
-
-    def commit_transaction(self, *args: object) -> None:
-        if not self.failed:
-            self.failed += 1
-            raise KafkaException(KafkaError(KafkaError.INVALID_TXN_STATE, "injected: transaction aborted", fatal=True))
-        self._producer.commit_transaction(*args)
-
-
 def test_a_worker_whose_transactional_producer_fails_for_good_starts_fresh_clients_and_loses_nothing(
     pipeline_factory: Callable[..., Pipeline],
 ) -> None:
     pipeline = pipeline_factory(workers=0, processing_guarantee="exactly_once", worker_id="slot-fatal")
     settings = pipeline.settings
     worker = ResizeWorker(settings)
-    injected = _FailsFirstCommitForGood(worker._producer)
+    # A fatal error that is not a fencing, as a commit retried after its coordinator died gets
+    # when the new coordinator has aborted the transaction.
+    aborted = KafkaError(KafkaError.INVALID_TXN_STATE, "injected: transaction aborted", fatal=True)
+    injected = _FailsFirstCommit(worker._producer, aborted)
     worker._producer = injected  # type: ignore[assignment]
     stop = threading.Event()
     running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
