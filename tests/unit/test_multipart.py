@@ -81,3 +81,25 @@ def test_a_file_part_is_not_held_to_the_text_limit() -> None:
     big = b"\x00" * 100_000
     body = b'--b\r\nContent-Disposition: form-data; name="f"; filename="x"\r\n\r\n' + big + b"\r\n--b--\r\n"
     assert _parse(FastFormDataParser, body, memory=1000) == ({}, {"f": [("x", big, None)]})
+
+
+class _Trickle(io.RawIOBase):
+    """A server's input that hands over at most 1,000 bytes per read."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        chunk = self._data.read(min(len(buffer), 1000))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_a_body_that_arrives_in_short_reads_is_read_whole() -> None:
+    parser = FastFormDataParser(stream_factory=lambda **_: io.BytesIO(), max_form_memory_size=500_000)
+    _, form, files = parser.parse(_Trickle(FORM), "multipart/form-data", len(FORM), {"boundary": "b"})  # type: ignore[arg-type]
+    assert form.to_dict() == {"width": "400"}
+    assert files["file"].read() == b"\xff\xd8DATA\r\n--not-the-boundary\r\n\xff\xd9"
