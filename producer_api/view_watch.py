@@ -4,8 +4,8 @@ One watcher thread per API process, running only while someone waits. It
 learns that another connection committed to the view from SQLite's `PRAGMA
 data_version`, and asks it when the view's files change (inotify on Linux:
 every commit writes the WAL) or every 2 ms where there is no inotify. On a
-change it reads the states of all waiting tasks in one query and wakes only
-the requests whose task changed.
+change it reads the states of all waiting tasks in one query, reads the whole
+row only of a task whose state moved, and wakes only that task's requests.
 """
 
 from __future__ import annotations
@@ -160,11 +160,14 @@ class ViewWatch:
 
     @staticmethod
     def _wake_changed(view: StatusView, waiting: list[_Waiter]) -> None:
+        # States first: most looks find nothing moved, and a whole row is read only for a task that did.
         try:
-            rows = view.get_many({w.task_id for w in waiting})
+            states = view.states({w.task_id for w in waiting})
+            moved = [w for w in waiting if states.get(w.task_id, w.state) != w.state]
+            rows = view.get_many({w.task_id for w in moved}) if moved else {}
         except ViewError:
             return  # the next look tries again; waiters time out at worst
-        for waiter in waiting:
+        for waiter in moved:
             row = rows.get(waiter.task_id)
             if row is not None and row.state != waiter.state:
                 waiter.row = row

@@ -252,3 +252,14 @@ def test_a_new_waiter_is_looked_up_at_once_while_the_watcher_sleeps(tmp_path: Pa
     assert row is not None and row.state == SUCCESS
     assert time.monotonic() - started < 2.0  # not the 30 s wait, not the 60 s backstop
     sleeper.join()
+
+
+def test_states_name_each_known_task_and_leave_out_unknown_ones(tmp_path: Path) -> None:
+    path = tmp_path / "view.sqlite3"
+    with StatusView(path) as writer:
+        writer.apply([ResizeRequested(task_id=TASK, source=ObjectRef("images", "k"), width=400)])
+        writer.apply([_completed(T0 + timedelta(seconds=1), 40)])
+        writer.apply([ResizeRequested(task_id="1c9f7a5f-2a1b-4b66-8a5a-1b4e6a8f3d22", source=ObjectRef("i", "k"))])
+    with StatusView(path, read_only=True) as reader:
+        states = reader.states({TASK, "1c9f7a5f-2a1b-4b66-8a5a-1b4e6a8f3d22", "never-accepted"})
+    assert states == {TASK: SUCCESS, "1c9f7a5f-2a1b-4b66-8a5a-1b4e6a8f3d22": "PENDING"}
