@@ -22,7 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 from python_multipart.multipart import MultipartParser, MultipartState
 from werkzeug.datastructures import FileStorage, Headers, MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.formparser import FormDataParser
+from werkzeug.formparser import FormDataParser, MultiPartParser
 from werkzeug.http import parse_options_header
 
 if TYPE_CHECKING:
@@ -30,13 +30,8 @@ if TYPE_CHECKING:
 
 # Its warnings on a malformed body would be noise: werkzeug's parser takes over then.
 logging.getLogger("python_multipart").setLevel(logging.ERROR)
-_SAFE_CHARSETS = {"ascii", "us-ascii", "utf-8", "iso-8859-1"}
-
-
-def _charset(headers: Headers) -> str:
-    """A text part's charset, from a short safe list as werkzeug does; UTF-8 otherwise."""
-    declared = parse_options_header(headers.get("content-type"))[1].get("charset", "").lower()
-    return declared if declared in _SAFE_CHARSETS else "utf-8"
+# werkzeug's own rule for a text part's charset (a short safe list, else UTF-8), so the two parsers agree.
+_part_charset = MultiPartParser().get_part_charset
 
 
 class _Parts:
@@ -135,7 +130,7 @@ class _Parts:
             self._file.seek(0)
             self.files.append((self._name, FileStorage(self._file, self._filename, self._name, headers=self._headers)))
         else:
-            self.fields.append((self._name, b"".join(self._text).decode(_charset(self._headers), "replace")))
+            self.fields.append((self._name, b"".join(self._text).decode(_part_charset(self._headers), "replace")))
 
 
 def _read_body(stream: IO[bytes], length: int | None) -> bytes:
@@ -172,9 +167,7 @@ class FastFormDataParser(FormDataParser):
             parser.finalize()
             if parser.state != MultipartState.END:
                 raise ValueError("Unexpected end of form data")  # truncated: no half-read part is kept
-        except RequestEntityTooLarge:
-            raise
-        except ValueError:
+        except ValueError:  # a limit's RequestEntityTooLarge is not one: it goes out as the 413
             # werkzeug is more lenient (a preamble, bare LF line breaks): what it accepts, clients keep.
             return super()._parse_multipart(io.BytesIO(body), mimetype, content_length, options)
         return stream, self.cls(parts.fields), self.cls(parts.files)
