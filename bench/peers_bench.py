@@ -50,6 +50,8 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # The share of the machine's CPU left idle during the run: the most that overlapping waits could use.
+    idle_share: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -70,7 +72,12 @@ class Run:
             "done": len(self.latencies),
             "errors": self.errors,
             "cpu_ms_per_image": {k: round(v, 1) for k, v in self.cpu_ms_per_image().items()},
+            "idle_share": round(self.idle_share, 3),
         }
+
+    def machine_ms_per_image(self) -> float:
+        """CPU per image of every role counted, the load client's included."""
+        return sum(self.cpu_ms_per_image().values())
 
 
 # HotSpot's compiler threads, by the names the JVM gives them.
@@ -101,7 +108,11 @@ def closed_loop(
     before = {role: procstat.usage(pids).cpu_seconds for role, pids in roles.items()}
     jit_before = procstat.thread_cpu_seconds(roles.get("kafka", []), JIT_THREADS)
     client_before = time.process_time()
+    busy_before, idle_before = procstat.machine_cpu_seconds()
     run.seconds = run_users(user, clients)
+    busy_after, idle_after = procstat.machine_cpu_seconds()
+    idle = idle_after - idle_before
+    run.idle_share = idle / max(1e-9, idle + busy_after - busy_before)
     run.cpu_seconds = {role: procstat.usage(pids).cpu_seconds - before[role] for role, pids in roles.items()}
     run.cpu_seconds["load client"] = time.process_time() - client_before
     if "kafka" in roles:
@@ -293,7 +304,7 @@ def report(run: Run) -> None:
     print(
         f"{run.server:<18} {run.client_kind:<12} {run.clients} client(s): {run.per_second:6.1f} img/s"
         f"  p50 {percentile(run.latencies, 50) * 1000:6.0f} ms  p99 {percentile(run.latencies, 99) * 1000:6.0f} ms"
-        f"  errors {run.errors}\n    CPU ms/image: {cpu}",
+        f"  errors {run.errors}  machine idle {run.idle_share:.0%}\n    CPU ms/image: {cpu}",
         flush=True,
     )
 
@@ -301,6 +312,22 @@ def report(run: Run) -> None:
 def find(runs: list[Run], server: str, kind: str, clients: int) -> Run | None:
     matching = (r for r in runs if r.server.startswith(server) and r.client_kind == kind and r.clients == clients)
     return next(matching, None)
+
+
+def parity_budget(ours: Run, thumbor: Run | None, imaginary: Run | None) -> None:
+    """How much CPU per image this project would have to shed to reach each target on this machine.
+
+    When every run keeps the cores busy, images/s is the cores divided by the CPU per image, the load
+    client's included: matching a rate means matching that CPU.
+    """
+    mine = ours.machine_ms_per_image()
+    line = f"CPU per image at 8 clients, every role and the load client: this project {mine:.1f} ms"
+    for name, peer, share in (("thumbor", thumbor, 1.0), ("imaginary", imaginary, 0.8)):
+        if peer is not None:
+            allowed = peer.machine_ms_per_image() / share
+            line += f"; {share:g}x {name}'s images/s allows {allowed:.1f} ms ({mine - allowed:+.1f} ms to shed)"
+    idle = ", ".join(f"{r.server} {r.idle_share:.0%}" for r in (ours, thumbor, imaginary) if r is not None)
+    print(f"{line}\nmachine idle during those runs: {idle}")
 
 
 def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> None:
@@ -323,6 +350,8 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
             )
     if ours and polled:
         print(f"polling every 100 ms / long-poll, img/s at 8 clients: {polled.per_second / ours.per_second:.2f}")
+    if ours:
+        parity_budget(ours, find(runs, "thumbor", "request", 8), find(runs, "imaginary", "request", 8))
     on_result = find(runs, "this project", "result ?wait", 8)
     on_result_one = find(runs, "this project", "result ?wait", 1)
     imaginary = find(runs, "imaginary", "request", 1)

@@ -26,3 +26,12 @@ def test_threads_are_counted_by_their_name_only() -> None:
     after = procstat.thread_cpu_seconds([os.getpid()], (name[:6],))
     assert after - before >= 0.2
     assert procstat.thread_cpu_seconds([os.getpid()], ("no thread is called this",)) == 0.0
+
+
+def test_the_machine_counts_a_burning_core_as_busy() -> None:
+    busy_before, idle_before = procstat.machine_cpu_seconds()
+    _burn(0.5)
+    busy_after, idle_after = procstat.machine_cpu_seconds()
+    # This process alone burned 0.5 s; other processes may add to busy, never take from it.
+    assert busy_after - busy_before >= 0.4
+    assert idle_after >= idle_before

@@ -1,0 +1,32 @@
+"""The peers benchmark's parity budget: CPU per image to shed to reach a peer's rate on the same cores."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.peers_bench import Run, parity_budget
+
+
+def _run(server: str, images: int, cpu_seconds: dict[str, float], idle: float) -> Run:
+    return Run(server, "request", 8, seconds=10.0, latencies=[0.1] * images, cpu_seconds=cpu_seconds, idle_share=idle)
+
+
+def test_the_budget_is_the_gap_in_cpu_per_image_load_client_included(capsys: pytest.CaptureFixture[str]) -> None:
+    ours = _run("this project", 100, {"api": 3.0, "resize children": 2.0, "load client": 0.5}, 0.04)
+    thumbor = _run("thumbor 7.8.0", 100, {"thumbor": 4.0, "load client": 0.2}, 0.02)
+    imaginary = _run("imaginary v1.2.4", 100, {"imaginary": 2.8, "load client": 0.2}, 0.01)
+
+    parity_budget(ours, thumbor, imaginary)
+
+    out = capsys.readouterr().out
+    assert "this project 55.0 ms" in out
+    assert "1x thumbor's images/s allows 42.0 ms (+13.0 ms to shed)" in out
+    # 0.8x of imaginary's rate allows 30 / 0.8 ms per image.
+    assert "0.8x imaginary's images/s allows 37.5 ms (+17.5 ms to shed)" in out
+    assert "this project 4%, thumbor 7.8.0 2%, imaginary v1.2.4 1%" in out
+
+
+def test_without_peers_only_this_project_is_told(capsys: pytest.CaptureFixture[str]) -> None:
+    parity_budget(_run("this project", 10, {"api": 1.0}, 0.5), None, None)
+    out = capsys.readouterr().out
+    assert "this project 100.0 ms" in out and "thumbor" not in out
