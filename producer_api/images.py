@@ -14,7 +14,7 @@ from common import metrics
 from common.errors import ObjectNotFound
 from common.settings import Settings
 from common.store import ObjectStore
-from producer_api.errors import ApiError
+from producer_api.errors import ApiError, error_response
 from producer_api.lookup import ingress, requested_wait, task_or_404, wait_for_terminal
 from producer_api.validation import parse_order, read_image
 from read_model.fold import FAILURE, SUCCESS, TaskRow, variant_results
@@ -25,9 +25,10 @@ bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
 
 @bp.post("/resize")
-def submit_resize() -> tuple[Response, int]:
+def submit_resize() -> WerkzeugResponse | tuple[Response, int]:
     service = ingress()
     settings = service.settings
+    wait = requested_wait()  # checked before anything is stored: a bad wait leaves no task behind
     order = parse_order(request.form, settings.max_dimension, request.headers.get("Accept", ""), settings.max_variants)
     callback_url = request.form.get("callback_url", "").strip()
     if callback_url:
@@ -42,11 +43,32 @@ def submit_resize() -> tuple[Response, int]:
     if created:
         metrics.UPLOAD_BYTES.observe(len(data))
         current_app.logger.info("accepted", extra={"task_id": task_id})
+    location = url_for("status.task_status", task_id=task_id)
+    finished = _finished_within(task_id, wait) if wait > 0 else None
+    if finished is not None:
+        finished.headers["Location"] = location
+        finished.headers["Task-Id"] = task_id
+        if not created:
+            finished.headers["Idempotent-Replayed"] = "true"
+        return finished
     response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
-    response.headers["Location"] = url_for("status.task_status", task_id=task_id)
+    response.headers["Location"] = location
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return response, 202
+
+
+def _finished_within(task_id: str, wait: float) -> WerkzeugResponse | None:
+    """A submit with ?wait=N, once its task ended within N seconds: the result, or a 422 with the failure.
+
+    The task was accepted either way; a task still running after the wait gets the usual 202.
+    """
+    row = wait_for_terminal(task_or_404(task_id), wait)
+    if row.state == SUCCESS and row.result_key is not None:
+        return _serve(_recorded(row, _result_of(row)))
+    if row.state == FAILURE:
+        return error_response(422, "task_failed", f"task failed: {row.error_code}: {row.error_message}")
+    return None
 
 
 def checked_callback(url: str, settings: Settings, owner: str | None) -> str:
@@ -68,6 +90,12 @@ class _Stored:
     etag: str
 
 
+def _result_of(row: TaskRow) -> _Stored:
+    """The task's result as its outcome recorded it (with variants: the first one)."""
+    assert row.result_key is not None
+    return _Stored(row.result_key, str(row.result_content_type), int(row.result_size or 0), str(row.result_etag))
+
+
 def _finished(task_id: str) -> TaskRow:
     """The task's row once it succeeded; with ?wait=N, waits up to N seconds for it to finish."""
     wait = requested_wait()
@@ -85,9 +113,7 @@ def _finished(task_id: str) -> TaskRow:
 def task_result(task_id: str) -> WerkzeugResponse:
     """The result; for a request with variants, its first variant."""
     row = _finished(task_id)
-    assert row.result_key is not None
-    stored = _Stored(row.result_key, str(row.result_content_type), int(row.result_size or 0), str(row.result_etag))
-    return _serve(_recorded(row, stored))
+    return _serve(_recorded(row, _result_of(row)))
 
 
 @bp.get("/result/<task_id>/<variant>")

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 import pytest
+import requests
 from confluent_kafka import Consumer
 from PIL import Image
 
@@ -73,6 +74,48 @@ def test_result_long_poll_answers_the_image_once_the_task_is_done(pipeline: Pipe
     failed = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{failing}?wait=20"), timeout=30)
     assert failed.status_code == 404 and failed.json()["code"] == "task_failed"
     assert "source_missing" in failed.json()["message"]
+
+
+def test_a_submit_with_wait_answers_the_result_the_failure_or_the_usual_202(pipeline: Pipeline) -> None:
+    def submit(data: bytes, query: str) -> requests.Response:
+        return pipeline.session.post(
+            pipeline.url(f"/api/v1/images/resize{query}"),
+            files={"file": ("a.jpg", data)},
+            data={"width": "120", "height": "90"},
+            timeout=30,
+        )
+
+    done = submit(jpeg_bytes(640, 480), "?wait=20")
+    assert done.status_code == 200, done.text
+    assert done.headers["Content-Type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(done.content)).size == (120, 90)
+    task_id = done.headers["Task-Id"]
+    assert done.headers["Location"].endswith(f"/api/v1/status/{task_id}")
+    assert pipeline.status(task_id).json()["status"] == "SUCCESS"
+    again = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{task_id}"), timeout=30)
+    assert again.content == done.content and again.headers["ETag"] == done.headers["ETag"]
+
+    # Passes the API's header checks, fails in the worker: the failure comes back on the submit.
+    failed = submit(jpeg_bytes(400, 300)[:1500], "?wait=20")
+    assert failed.status_code == 422, failed.text
+    assert failed.json()["code"] == "task_failed" and "corrupt_image" in failed.json()["message"]
+    assert pipeline.status(failed.headers["Task-Id"]).json()["status"] == "FAILURE"
+
+    # Still running when the wait ends: the usual answer, and the task goes on.
+    early = submit(jpeg_bytes(640, 480), "?wait=0.001")
+    assert early.status_code == 202, early.text
+    assert set(early.json()) == {"status", "message", "task_id"}
+    assert pipeline.wait_terminal(early.json()["task_id"])["status"] == "SUCCESS"
+
+    # A wait out of range is refused before anything is stored or produced.
+    consumer = Consumer({"bootstrap.servers": pipeline.settings.kafka_bootstrap_servers, "group.id": "wm"})
+    try:
+        before = high_watermarks(consumer, pipeline.settings.requests_topic)
+        bad = submit(jpeg_bytes(640, 480), "?wait=31")
+        assert bad.status_code == 422 and bad.json()["code"] == "invalid_wait"
+        assert high_watermarks(consumer, pipeline.settings.requests_topic) == before
+    finally:
+        consumer.close()
 
 
 def test_results_large_and_small_are_served_whole_and_a_lost_object_is_a_json_404(pipeline: Pipeline) -> None:
