@@ -5,7 +5,8 @@ JPEG of ~700 KB (quality 90, per-pixel grain) to 400x400 fill, JPEG quality 85
 out, by closed-loop clients on the same machine as the servers. For this
 project a client's image is done when it holds the result's bytes: submit, wait
 for SUCCESS (long-poll `?wait=10`, or a status GET every 100 ms), GET the
-result. The peers answer the resize in the response.
+result; or long-poll the result URL (two requests), or submit and wait in one
+(`POST ...?wait=10`). The peers answer the resize in the response.
 
 Prints images/s, p50 and p99 at 1 and 8 clients, the ratios, and CPU ms per
 image per role (the load client included); then status GETs/s of one API
@@ -128,21 +129,27 @@ def closed_loop(
 
 class ProjectClient:
     """Submit, wait, download: waiting by long-poll on the status (`?wait=10`), by a status GET every
-    `poll_every` seconds, or, with `result_wait`, by long-polling the result URL itself (two requests)."""
+    `poll_every` seconds, with `result_wait` by long-polling the result URL itself (two requests), or with
+    `submit_wait` in the submit itself (`POST ...?wait=10`, one request; the result URL if still running)."""
 
-    def __init__(self, base_url: str, poll_every: float | None, result_wait: bool = False) -> None:
+    def __init__(
+        self, base_url: str, poll_every: float | None, result_wait: bool = False, submit_wait: bool = False
+    ) -> None:
         self.base_url = base_url
         self.poll_every = poll_every
-        self.result_wait = result_wait
+        self.result_wait = result_wait or submit_wait
+        self.submit_wait = submit_wait
         self.lost = 0
 
     def __call__(self, session: requests.Session, image: bytes) -> bytes:
         response = session.post(
-            f"{self.base_url}/api/v1/images/resize",
+            f"{self.base_url}/api/v1/images/resize{'?wait=10' if self.submit_wait else ''}",
             files={"file": ("photo.jpg", image)},
             data={"width": str(WIDTH), "height": str(HEIGHT), "quality": "85"},
             timeout=60,
         )
+        if self.submit_wait and response.status_code == 200:
+            return response.content
         if response.status_code != 202:
             raise RuntimeError(f"submit answered {response.status_code}")
         task_id = response.json()["task_id"]
@@ -258,13 +265,19 @@ def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> fl
         roles = stack.roles()
         polling = ProjectClient(stack.base_url, 0.1)
         on_result = ProjectClient(stack.base_url, None, result_wait=True)
-        kinds = (("long-poll", long_poll), ("poll 100 ms", polling), ("result ?wait", on_result))
+        on_submit = ProjectClient(stack.base_url, None, submit_wait=True)
+        kinds = (
+            ("long-poll", long_poll),
+            ("poll 100 ms", polling),
+            ("result ?wait", on_result),
+            ("submit ?wait", on_submit),
+        )
         for kind, client in kinds:
             for clients in (1, 8):
                 run = closed_loop("this project", kind, client, image, clients, args.seconds, roles)
                 runs.append(run)
                 report(run)
-        lost = long_poll.lost + polling.lost + on_result.lost
+        lost = long_poll.lost + polling.lost + on_result.lost + on_submit.lost
         print(f"this project: {lost} lost", flush=True)
         with requests.Session() as session:
             response = session.post(
@@ -364,6 +377,22 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
         if imaginary:
             line += (
                 f" ({percentile(on_result_one.latencies, 50) / percentile(imaginary.latencies, 50):.2f}x imaginary's)"
+            )
+        print(line)
+    on_submit = find(runs, "this project", "submit ?wait", 8)
+    on_submit_one = find(runs, "this project", "submit ?wait", 1)
+    thumbor = find(runs, "thumbor", "request", 8)
+    if on_submit and on_submit_one and ours:
+        line = (
+            f"submit and wait in one request (`POST ...?wait=10`): {on_submit.per_second:.1f} img/s at 8 clients "
+            f"({on_submit.per_second / ours.per_second:.2f}x the status long-poll"
+        )
+        if thumbor:
+            line += f", {on_submit.per_second / thumbor.per_second:.2f}x thumbor's"
+        line += f"), 1-client p50 {percentile(on_submit_one.latencies, 50) * 1000:.0f} ms"
+        if imaginary:
+            line += (
+                f" ({percentile(on_submit_one.latencies, 50) / percentile(imaginary.latencies, 50):.2f}x imaginary's)"
             )
         print(line)
     if ours:
