@@ -26,9 +26,30 @@ bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
 @bp.post("/resize")
 def submit_resize() -> WerkzeugResponse | tuple[Response, int]:
+    wait = requested_wait()  # checked before anything is stored: a bad wait leaves no task behind
+    task_id, created = _accept_upload()
+    location = url_for("status.task_status", task_id=task_id)
+    finished = _finished_within(task_id, wait) if wait > 0 else None
+    if finished is not None:
+        finished.headers["Location"] = location
+        finished.headers["Task-Id"] = task_id
+        if not created:
+            finished.headers["Idempotent-Replayed"] = "true"
+        return finished
+    response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
+    response.headers["Location"] = location
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 202
+
+
+def _accept_upload() -> tuple[str, bool]:
+    """The upload stored and its event acknowledged: (task id, whether this request created the task).
+
+    The upload's bytes are let go before any wait: a waiting submit holds a thread, not its image.
+    """
     service = ingress()
     settings = service.settings
-    wait = requested_wait()  # checked before anything is stored: a bad wait leaves no task behind
     order = parse_order(request.form, settings.max_dimension, request.headers.get("Accept", ""), settings.max_variants)
     callback_url = request.form.get("callback_url", "").strip()
     if callback_url:
@@ -43,19 +64,9 @@ def submit_resize() -> WerkzeugResponse | tuple[Response, int]:
     if created:
         metrics.UPLOAD_BYTES.observe(len(data))
         current_app.logger.info("accepted", extra={"task_id": task_id})
-    location = url_for("status.task_status", task_id=task_id)
-    finished = _finished_within(task_id, wait) if wait > 0 else None
-    if finished is not None:
-        finished.headers["Location"] = location
-        finished.headers["Task-Id"] = task_id
-        if not created:
-            finished.headers["Idempotent-Replayed"] = "true"
-        return finished
-    response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
-    response.headers["Location"] = location
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
-    return response, 202
+    for upload in request.files.values():
+        upload.close()
+    return task_id, created
 
 
 def _finished_within(task_id: str, wait: float) -> WerkzeugResponse | None:
