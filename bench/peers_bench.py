@@ -343,6 +343,23 @@ def parity_budget(ours: Run, thumbor: Run | None, imaginary: Run | None) -> None
     print(f"{line}\nmachine idle during those runs: {idle}")
 
 
+def other_kind(runs: list[Run], kind: str, label: str, ours: Run) -> None:
+    """One of this project's other client kinds against the status long-poll and the peers."""
+    eight, one = find(runs, "this project", kind, 8), find(runs, "this project", kind, 1)
+    if not (eight and one):
+        return
+    line = f"{label}: {eight.per_second:.1f} img/s at 8 clients"
+    line += f" ({eight.per_second / ours.per_second:.2f}x the status long-poll"
+    thumbor = find(runs, "thumbor", "request", 8)
+    if thumbor:
+        line += f", {eight.per_second / thumbor.per_second:.2f}x thumbor's"
+    line += f"), 1-client p50 {percentile(one.latencies, 50) * 1000:.0f} ms"
+    imaginary = find(runs, "imaginary", "request", 1)
+    if imaginary:
+        line += f" ({percentile(one.latencies, 50) / percentile(imaginary.latencies, 50):.2f}x imaginary's)"
+    print(line)
+
+
 def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> None:
     print("\n| server | client | clients | img/s | p50 ms | p99 ms |")
     print("|---|---|---:|---:|---:|---:|")
@@ -365,36 +382,12 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
         print(f"polling every 100 ms / long-poll, img/s at 8 clients: {polled.per_second / ours.per_second:.2f}")
     if ours:
         parity_budget(ours, find(runs, "thumbor", "request", 8), find(runs, "imaginary", "request", 8))
-    on_result = find(runs, "this project", "result ?wait", 8)
-    on_result_one = find(runs, "this project", "result ?wait", 1)
-    imaginary = find(runs, "imaginary", "request", 1)
-    if on_result and on_result_one and ours:
-        line = (
-            f"long-poll on the result URL (two requests per image): {on_result.per_second:.1f} img/s at 8 clients "
-            f"({on_result.per_second / ours.per_second:.2f}x the status long-poll), "
-            f"1-client p50 {percentile(on_result_one.latencies, 50) * 1000:.0f} ms"
-        )
-        if imaginary:
-            line += (
-                f" ({percentile(on_result_one.latencies, 50) / percentile(imaginary.latencies, 50):.2f}x imaginary's)"
-            )
-        print(line)
-    on_submit = find(runs, "this project", "submit ?wait", 8)
-    on_submit_one = find(runs, "this project", "submit ?wait", 1)
-    thumbor = find(runs, "thumbor", "request", 8)
-    if on_submit and on_submit_one and ours:
-        line = (
-            f"submit and wait in one request (`POST ...?wait=10`): {on_submit.per_second:.1f} img/s at 8 clients "
-            f"({on_submit.per_second / ours.per_second:.2f}x the status long-poll"
-        )
-        if thumbor:
-            line += f", {on_submit.per_second / thumbor.per_second:.2f}x thumbor's"
-        line += f"), 1-client p50 {percentile(on_submit_one.latencies, 50) * 1000:.0f} ms"
-        if imaginary:
-            line += (
-                f" ({percentile(on_submit_one.latencies, 50) / percentile(imaginary.latencies, 50):.2f}x imaginary's)"
-            )
-        print(line)
+    if ours:
+        for kind, label in (
+            ("result ?wait", "long-poll on the result URL (two requests per image)"),
+            ("submit ?wait", "submit and wait in one request (`POST ...?wait=10`)"),
+        ):
+            other_kind(runs, kind, label, ours)
     if ours:
         cpu = ours.cpu_ms_per_image()
         plumbing = sum(ms for role, ms in cpu.items() if role != "load client") - resize_ms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.peers_bench import Run, parity_budget
+from bench.peers_bench import Run, other_kind, parity_budget
 
 
 def _run(server: str, images: int, cpu_seconds: dict[str, float], idle: float) -> Run:
@@ -30,3 +30,24 @@ def test_without_peers_only_this_project_is_told(capsys: pytest.CaptureFixture[s
     parity_budget(_run("this project", 10, {"api": 1.0}, 0.5), None, None)
     out = capsys.readouterr().out
     assert "this project 100.0 ms" in out and "thumbor" not in out
+
+
+def test_another_client_kind_is_set_against_the_status_long_poll_and_the_peers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def run(server: str, kind: str, clients: int, images: int, latency: float) -> Run:
+        return Run(server, kind, clients, seconds=10.0, latencies=[latency] * images)
+
+    runs = [
+        run("this project", "submit ?wait", 8, 400, 0.2),
+        run("this project", "submit ?wait", 1, 200, 0.045),
+        run("thumbor 7.8.0", "request", 8, 500, 0.2),
+        run("imaginary v1.2.4", "request", 1, 300, 0.030),
+    ]
+    other_kind(runs, "submit ?wait", "submit and wait", run("this project", "long-poll", 8, 320, 0.25))
+
+    out = capsys.readouterr().out
+    assert "submit and wait: 40.0 img/s at 8 clients (1.25x the status long-poll, 0.80x thumbor's)" in out
+    assert "1-client p50 45 ms (1.50x imaginary's)" in out
+    other_kind(runs, "result ?wait", "never ran", runs[0])
+    assert capsys.readouterr().out == ""
