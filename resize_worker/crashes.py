@@ -13,14 +13,13 @@ reads the note for the record it is about to start: after `limit` such deaths
 the request is dead-lettered instead of tried again. The note lives with the
 group's offsets in Kafka, so it follows the partition to any worker on any host.
 
-When the note reaches Kafka: a partition's first record after an assignment may
-be the redelivery of a record that just took a worker down, so its note is
-committed at once. Later records of a partition the worker keeps are noted in
-the stored offset that the next auto-commit writes (within a second), which
-saves the broker a commit per record. A worker that dies within that second of
-starting such a record leaves no note: a poison pill then takes at most
-`limit` + 1 workers down instead of `limit`. Where nothing commits on its own
-(exactly-once), every note is committed at once.
+When the note reaches Kafka: every note is committed at once, asynchronously
+(the attempt takes far longer than the commit's trip). The auto-commit cannot
+carry it: librdkafka leaves out a stored offset equal to the committed one,
+whatever its metadata, and a record's own offset is exactly what is committed
+once the record before it was done and auto-committed, as it is after any idle
+second. The note is stored too, so that an auto-commit sent before the note's
+own commit lands writes the note, not a bare offset.
 """
 
 from __future__ import annotations
@@ -49,10 +48,9 @@ def starts_in(metadata: str | None, task_id: str) -> int:
 class CrashLedger:
     """Per record: how many earlier attempts died with their worker; marks this attempt as started."""
 
-    def __init__(self, consumer: Consumer, limit: int, auto_commit: bool) -> None:
+    def __init__(self, consumer: Consumer, limit: int) -> None:
         self._consumer = consumer
         self.limit = limit
-        self._auto_commit = auto_commit
         # Partitions this worker has been handling since they were assigned: their next record
         # is new to the group, so there is no note to read for it.
         self._continuing: set[tuple[str, int]] = set()
@@ -72,12 +70,9 @@ class CrashLedger:
         earlier = self._earlier_starts(topic, partition, offset, task_id) if first else 0
         self._continuing.add((topic, partition))
         marked = [TopicPartition(topic, partition, offset, metadata=note(earlier + 1, task_id))]
-        # Stored: the next auto-commit during the attempt writes the note.
         self._consumer.store_offsets(offsets=marked)
-        if first or not self._auto_commit:
-            # Asynchronous: the attempt takes far longer than the commit's trip, and a lost
-            # note only means one more attempt before the dead letter.
-            self._consumer.commit(offsets=marked, asynchronous=True)
+        # Asynchronous: a note lost on the way only means one more attempt before the dead letter.
+        self._consumer.commit(offsets=marked, asynchronous=True)
         return earlier
 
     def _earlier_starts(self, topic: str, partition: int, offset: int, task_id: str) -> int:

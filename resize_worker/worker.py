@@ -77,7 +77,7 @@ class ResizeWorker:
             **{"max.poll.interval.ms": 300_000, "session.timeout.ms": 10_000, "auto.commit.interval.ms": 1000},
             **({"enable.auto.commit": False} if self._exactly_once else {}),
         )
-        self._crashes = CrashLedger(self._consumer, settings.worker_crash_limit, auto_commit=not self._exactly_once)
+        self._crashes = CrashLedger(self._consumer, settings.worker_crash_limit)
         # Retry partitions whose head is not due yet, and when to look again.
         self._paused: dict[tuple[str, int], float] = {}
 
