@@ -26,7 +26,7 @@ from pathlib import Path
 from confluent_kafka import Consumer
 
 from bench import corpus, procstat
-from bench.peers_bench import JIT_THREADS
+from bench.peers_bench import JIT_THREADS, ROOT
 from common.kafka import ensure_topics, make_consumer, make_producer, produce_and_wait
 from common.settings import Settings, load_settings
 from common.store import ObjectStore
@@ -34,8 +34,6 @@ from local_infra.stack import provide
 from resize_worker.engine import resize
 from schemas.codec import Codec
 from schemas.events import ObjectRef, ResizeRequested
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)

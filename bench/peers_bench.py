@@ -382,7 +382,6 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
         print(f"polling every 100 ms / long-poll, img/s at 8 clients: {polled.per_second / ours.per_second:.2f}")
     if ours:
         parity_budget(ours, find(runs, "thumbor", "request", 8), find(runs, "imaginary", "request", 8))
-    if ours:
         for kind, label in (
             ("result ?wait", "long-poll on the result URL (two requests per image)"),
             ("submit ?wait", "submit and wait in one request (`POST ...?wait=10`)"),

@@ -25,22 +25,19 @@ bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 
 
 @bp.post("/resize")
-def submit_resize() -> WerkzeugResponse | tuple[Response, int]:
+def submit_resize() -> WerkzeugResponse:
     wait = requested_wait()  # checked before anything is stored: a bad wait leaves no task behind
     task_id, created = _accept_upload()
-    location = url_for("status.task_status", task_id=task_id)
-    finished = _finished_within(task_id, wait) if wait > 0 else None
-    if finished is not None:
-        finished.headers["Location"] = location
-        finished.headers["Task-Id"] = task_id
-        if not created:
-            finished.headers["Idempotent-Replayed"] = "true"
-        return finished
-    response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
-    response.headers["Location"] = location
+    response = _finished_within(task_id, wait) if wait > 0 else None
+    if response is None:
+        response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
+        response.status_code = 202
+    else:
+        response.headers["Task-Id"] = task_id
+    response.headers["Location"] = url_for("status.task_status", task_id=task_id)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
-    return response, 202
+    return response
 
 
 def _accept_upload() -> tuple[str, bool]:
