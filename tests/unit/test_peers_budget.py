@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.peers_bench import Run, other_kind, parity_budget
+from bench.peers_bench import Run, jit_quiet, other_kind, parity_budget
 
 
 def _run(server: str, images: int, cpu_seconds: dict[str, float], idle: float) -> Run:
@@ -51,3 +51,14 @@ def test_another_client_kind_is_set_against_the_status_long_poll_and_the_peers(
     assert "1-client p50 45 ms (1.50x imaginary's)" in out
     other_kind(runs, "result ?wait", "never ran", runs[0])
     assert capsys.readouterr().out == ""
+
+
+def test_the_warm_up_ends_once_the_jit_uses_less_than_the_limit_per_second() -> None:
+    busy = _run("this project", 400, {"kafka": 1.0, "kafka JIT": 0.3}, 0.0)  # 30 ms per second over 10 s
+    quiet = _run("this project", 400, {"kafka": 1.0, "kafka JIT": 0.05}, 0.0)  # 5 ms per second
+    never = _run("this project", 400, {"api": 1.0}, 0.0)  # no broker among the roles
+
+    assert not jit_quiet(busy, 10.0)
+    assert jit_quiet(busy, 40.0)
+    assert jit_quiet(quiet, 10.0)
+    assert jit_quiet(never, 10.0)
