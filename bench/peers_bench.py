@@ -83,6 +83,9 @@ class Run:
         return sum(self.cpu_ms_per_image().values())
 
 
+# Roles that are the object store and the broker, not this project's own processes.
+INFRASTRUCTURE = frozenset({"s3", "kafka", "kafka JIT"})
+
 # HotSpot's compiler threads, by the names the JVM gives them.
 JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")
 
@@ -366,6 +369,13 @@ def parity_budget(ours: Run, thumbor: Run | None, imaginary: Run | None) -> None
             line += f"; {share:g}x {name}'s images/s allows {allowed:.1f} ms ({mine - allowed:+.1f} ms to shed)"
     idle = ", ".join(f"{r.server} {r.idle_share:.0%}" for r in (ours, thumbor, imaginary) if r is not None)
     print(f"{line}\nmachine idle during those runs: {idle}")
+    cpu = ours.cpu_ms_per_image()
+    infrastructure = sum(ms for role, ms in cpu.items() if role in INFRASTRUCTURE)
+    own = sum(ms for role, ms in cpu.items() if role not in INFRASTRUCTURE and role != "load client")
+    print(
+        f"of which the store and the broker (on machines of their own in production): {infrastructure:.1f} ms; "
+        f"this project's own processes: {own:.1f} ms; the load client: {cpu.get('load client', 0.0):.1f} ms"
+    )
 
 
 def other_kind(runs: list[Run], kind: str, label: str, ours: Run) -> None:

@@ -26,6 +26,18 @@ def test_the_budget_is_the_gap_in_cpu_per_image_load_client_included(capsys: pyt
     assert "this project 4%, thumbor 7.8.0 2%, imaginary v1.2.4 1%" in out
 
 
+def test_the_store_and_the_broker_are_told_apart_from_the_projects_own_processes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cpu = {"api": 1.0, "workers": 0.5, "s3": 0.6, "kafka": 0.3, "kafka JIT": 0.1, "load client": 0.2}
+
+    parity_budget(_run("this project", 100, cpu, 0.0), None, None)
+
+    out = capsys.readouterr().out
+    assert "the store and the broker (on machines of their own in production): 10.0 ms" in out
+    assert "this project's own processes: 15.0 ms; the load client: 2.0 ms" in out
+
+
 def test_without_peers_only_this_project_is_told(capsys: pytest.CaptureFixture[str]) -> None:
     parity_budget(_run("this project", 10, {"api": 1.0}, 0.5), None, None)
     out = capsys.readouterr().out
