@@ -38,8 +38,10 @@ from bench.peers import Peer, start_imaginary, start_thumbor
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = HEIGHT = 400
 TERMINAL = {"SUCCESS", "FAILURE"}
-# After the least warm-up, the broker's JIT is looked at over rounds of this length.
+# After the least warm-up, the broker's JIT is looked at over rounds of this length; the warm-up ends
+# after this many quiet rounds in a row (one quiet round is often followed by another burst).
 WARM_ROUND_SECONDS = 10.0
+QUIET_ROUNDS = 2
 
 Fetch = Callable[[requests.Session, bytes], bytes]
 
@@ -263,7 +265,7 @@ def jit_quiet(run: Run, limit_ms_per_s: float) -> bool:
 
 def warm_up(args: argparse.Namespace, client: ProjectClient, image: bytes, roles: dict[str, list[int]]) -> None:
     """At least --warmup seconds at 8 clients, then rounds of 10 s until the broker's JIT compilers are quiet
-    (--jit-quiet) or --warmup-max seconds have passed.
+    (--jit-quiet) in two rounds in a row, or --warmup-max seconds have passed.
 
     A fresh broker compiles its hot paths for minutes, in bursts (~8 ms per image in its first 20 s,
     1-3 ms a minute later, under 0.2 ms after three): the runs are to measure a broker in its steady
@@ -271,13 +273,13 @@ def warm_up(args: argparse.Namespace, client: ProjectClient, image: bytes, roles
     """
     print(f"this project: warming up for {args.warmup:.0f}-{args.warmup_max:.0f} s (the broker's JIT)", flush=True)
     spent = closed_loop("this project", "warm-up", client, image, 8, args.warmup, roles).seconds
-    while spent < args.warmup_max:
+    quiet_rounds = 0
+    while spent < args.warmup_max and quiet_rounds < QUIET_ROUNDS:
         last = closed_loop("this project", "warm-up", client, image, 8, WARM_ROUND_SECONDS, roles)
         spent += last.seconds
+        quiet_rounds = quiet_rounds + 1 if jit_quiet(last, args.jit_quiet) else 0
         jit_ms_per_s = last.cpu_seconds.get("kafka JIT", 0.0) * 1000 / last.seconds
         print(f"    after {spent:.0f} s: the broker's JIT at {jit_ms_per_s:.0f} ms of CPU per second", flush=True)
-        if jit_quiet(last, args.jit_quiet):
-            break
 
 
 def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> float | None:
