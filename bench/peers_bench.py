@@ -57,6 +57,8 @@ class Run:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     # The share of the machine's CPU left idle during the run: the most that overlapping waits could use.
     idle_share: float = 0.0
+    # The share the hypervisor gave to other guests while this one had work: a slower machine, not slower code.
+    stolen_share: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -78,6 +80,7 @@ class Run:
             "errors": self.errors,
             "cpu_ms_per_image": {k: round(v, 1) for k, v in self.cpu_ms_per_image().items()},
             "idle_share": round(self.idle_share, 3),
+            "stolen_share": round(self.stolen_share, 3),
         }
 
     def machine_ms_per_image(self) -> float:
@@ -116,11 +119,14 @@ def closed_loop(
     before = {role: procstat.usage(pids).cpu_seconds for role, pids in roles.items()}
     jit_before = procstat.thread_cpu_seconds(roles.get("kafka", []), JIT_THREADS)
     client_before = time.process_time()
-    busy_before, idle_before = procstat.machine_cpu_seconds()
+    machine_before = procstat.machine_time()
     run.seconds = run_users(user, clients)
-    busy_after, idle_after = procstat.machine_cpu_seconds()
-    idle = idle_after - idle_before
-    run.idle_share = idle / max(1e-9, idle + busy_after - busy_before)
+    machine_after = procstat.machine_time()
+    idle = machine_after.idle - machine_before.idle
+    busy = machine_after.busy - machine_before.busy
+    stolen = machine_after.stolen - machine_before.stolen
+    run.idle_share = idle / max(1e-9, idle + busy)
+    run.stolen_share = stolen / max(1e-9, idle + busy + stolen)
     run.cpu_seconds = {role: procstat.usage(pids).cpu_seconds - before[role] for role, pids in roles.items()}
     run.cpu_seconds["load client"] = time.process_time() - client_before
     if "kafka" in roles:
@@ -347,7 +353,8 @@ def report(run: Run) -> None:
     print(
         f"{run.server:<18} {run.client_kind:<12} {run.clients} client(s): {run.per_second:6.1f} img/s"
         f"  p50 {percentile(run.latencies, 50) * 1000:6.0f} ms  p99 {percentile(run.latencies, 99) * 1000:6.0f} ms"
-        f"  errors {run.errors}  machine idle {run.idle_share:.0%}\n    CPU ms/image: {cpu}",
+        f"  errors {run.errors}  machine idle {run.idle_share:.0%}, stolen by the hypervisor {run.stolen_share:.0%}"
+        f"\n    CPU ms/image: {cpu}",
         flush=True,
     )
 
@@ -369,8 +376,10 @@ def parity_budget(ours: Run, thumbor: Run | None, imaginary: Run | None) -> None
         if peer is not None:
             allowed = peer.machine_ms_per_image() / share
             line += f"; {share:g}x {name}'s images/s allows {allowed:.1f} ms ({mine - allowed:+.1f} ms to shed)"
-    idle = ", ".join(f"{r.server} {r.idle_share:.0%}" for r in (ours, thumbor, imaginary) if r is not None)
-    print(f"{line}\nmachine idle during those runs: {idle}")
+    runs = [r for r in (ours, thumbor, imaginary) if r is not None]
+    idle = ", ".join(f"{r.server} {r.idle_share:.0%}" for r in runs)
+    stolen = ", ".join(f"{r.server} {r.stolen_share:.0%}" for r in runs)
+    print(f"{line}\nmachine idle during those runs: {idle}\nstolen by the hypervisor: {stolen}")
     cpu = ours.cpu_ms_per_image()
     infrastructure = sum(ms for role, ms in cpu.items() if role in INFRASTRUCTURE)
     own = sum(ms for role, ms in cpu.items() if role not in INFRASTRUCTURE and role != "load client")

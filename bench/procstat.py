@@ -87,11 +87,24 @@ def command_line(pid: int) -> str:
         return ""
 
 
-def machine_cpu_seconds() -> tuple[float, float]:
-    """(busy, idle) CPU seconds of the whole machine since boot, all cores, from /proc/stat.
+@dataclass(frozen=True)
+class MachineTime:
+    """CPU seconds of the whole machine since boot, all cores, from /proc/stat's first line.
 
     Idle counts iowait too: a core waiting on a disk is free for another process. Time stolen by the
-    hypervisor is neither: no process here had it.
+    hypervisor (given to other guests of the host while this one had work) is neither busy nor idle.
     """
-    user, nice, system, idle, iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
-    return (user + nice + system + irq + softirq) / _TICKS, (idle + iowait) / _TICKS
+
+    busy: float
+    idle: float
+    stolen: float
+
+    @classmethod
+    def parse(cls, proc_stat: str) -> MachineTime:
+        fields = [int(v) for v in proc_stat.split()[1:9]]
+        user, nice, system, idle, iowait, irq, softirq, steal = fields + [0] * (8 - len(fields))
+        return cls((user + nice + system + irq + softirq) / _TICKS, (idle + iowait) / _TICKS, steal / _TICKS)
+
+
+def machine_time() -> MachineTime:
+    return MachineTime.parse(Path("/proc/stat").read_text())

@@ -24,6 +24,7 @@ def test_the_budget_is_the_gap_in_cpu_per_image_load_client_included(capsys: pyt
     # 0.8x of imaginary's rate allows 30 / 0.8 ms per image.
     assert "0.8x imaginary's images/s allows 37.5 ms (+17.5 ms to shed)" in out
     assert "this project 4%, thumbor 7.8.0 2%, imaginary v1.2.4 1%" in out
+    assert "stolen by the hypervisor: this project 0%, thumbor 7.8.0 0%" in out
 
 
 def test_the_store_and_the_broker_are_told_apart_from_the_projects_own_processes(

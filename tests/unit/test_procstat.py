@@ -29,9 +29,23 @@ def test_threads_are_counted_by_their_name_only() -> None:
 
 
 def test_the_machine_counts_a_burning_core_as_busy() -> None:
-    busy_before, idle_before = procstat.machine_cpu_seconds()
+    before = procstat.machine_time()
     _burn(0.5)
-    busy_after, idle_after = procstat.machine_cpu_seconds()
+    after = procstat.machine_time()
     # This process alone burned 0.5 s; other processes may add to busy, never take from it.
-    assert busy_after - busy_before >= 0.4
-    assert idle_after >= idle_before
+    assert after.busy - before.busy >= 0.4
+    assert after.idle >= before.idle and after.stolen >= before.stolen
+
+
+def test_stolen_time_is_told_apart_from_busy_and_idle() -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    line = f"cpu  {10 * ticks} 0 {5 * ticks} {20 * ticks} {ticks} 0 {ticks} {3 * ticks} 0 0\ncpu0 1 2 3\n"
+
+    machine = procstat.MachineTime.parse(line)
+
+    assert (machine.busy, machine.idle, machine.stolen) == (16.0, 21.0, 3.0)
+
+
+def test_a_kernel_without_a_steal_column_steals_nothing() -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    assert procstat.MachineTime.parse(f"cpu  {ticks} 0 0 {ticks} 0 0 0").stolen == 0.0
