@@ -88,6 +88,9 @@ class Run:
         return sum(self.cpu_ms_per_image().values())
 
 
+# The client kind of thumbor's run made before this project's runs.
+BEFORE = "request, before"
+
 # Roles that are the object store and the broker, not this project's own processes.
 INFRASTRUCTURE = frozenset({"s3", "kafka", "kafka JIT"})
 
@@ -330,7 +333,14 @@ def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> fl
         stack.stop()
 
 
-def bench_peer(args: argparse.Namespace, peer: Peer, image: bytes, runs: list[Run]) -> None:
+def bench_peer(
+    args: argparse.Namespace,
+    peer: Peer,
+    image: bytes,
+    runs: list[Run],
+    kind: str = "request",
+    client_counts: tuple[int, ...] = (1, 8),
+) -> None:
     try:
         roles = {peer.name.split()[0]: peer.pids()}
 
@@ -340,8 +350,8 @@ def bench_peer(args: argparse.Namespace, peer: Peer, image: bytes, runs: list[Ru
         with requests.Session() as session:
             check_output(peer.name, fetch(session, image))
         closed_loop(peer.name, "warm-up", fetch, image, 8, args.peer_warmup, roles)
-        for clients in (1, 8):
-            run = closed_loop(peer.name, "request", fetch, image, clients, args.seconds, roles)
+        for clients in client_counts:
+            run = closed_loop(peer.name, kind, fetch, image, clients, args.seconds, roles)
             runs.append(run)
             report(run)
     finally:
@@ -389,6 +399,22 @@ def parity_budget(ours: Run, thumbor: Run | None, imaginary: Run | None) -> None
     )
 
 
+def bracket(runs: list[Run], ours: Run | None) -> None:
+    """thumbor's 8-client rate before and after this project's runs, and this project's against each."""
+    before, after = find(runs, "thumbor", BEFORE, 8), find(runs, "thumbor", "request", 8)
+    if not (before and after):
+        return
+    line = (
+        f"thumbor at 8 clients before this project's runs: {before.per_second:.1f} img/s; after: {after.per_second:.1f}"
+    )
+    if ours:
+        line += (
+            f"; this project's status long-poll {ours.per_second / before.per_second:.2f}x the first"
+            f" and {ours.per_second / after.per_second:.2f}x the second"
+        )
+    print(line)
+
+
 def other_kind(runs: list[Run], kind: str, label: str, ours: Run) -> None:
     """One of this project's other client kinds against the status long-poll and the peers."""
     eight, one = find(runs, "this project", kind, 8), find(runs, "this project", kind, 1)
@@ -424,6 +450,7 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
                 f"p99 {percentile(ours.latencies, 99) / percentile(theirs.latencies, 99):.2f}x, "
                 f"1-client p50 {percentile(ours_one.latencies, 50) / percentile(theirs_one.latencies, 50):.2f}x"
             )
+    bracket(runs, ours)
     if ours and polled:
         print(f"polling every 100 ms / long-poll, img/s at 8 clients: {polled.per_second / ours.per_second:.2f}")
     if ours:
@@ -474,6 +501,10 @@ def main(argv: list[str] | None = None) -> None:
     runs: list[Run] = []
     status_rate = None
     with tempfile.TemporaryDirectory(prefix="imgresize-peers.") as work:
+        if {"project", "thumbor"} <= only:
+            # thumbor at 8 clients before this project's runs as well as after them: the machine's
+            # speed drifts over those minutes, and the two readings bracket it.
+            bench_peer(args, start_thumbor(cache, Path(work), image), image, runs, BEFORE, (8,))
         if "project" in only:
             status_rate = bench_project(args, image, runs)
         if "thumbor" in only:

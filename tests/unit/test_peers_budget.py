@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.peers_bench import Run, jit_quiet, other_kind, parity_budget
+from bench.peers_bench import BEFORE, Run, bracket, jit_quiet, other_kind, parity_budget
 
 
 def _run(server: str, images: int, cpu_seconds: dict[str, float], idle: float) -> Run:
@@ -75,3 +75,22 @@ def test_the_warm_up_ends_once_the_jit_uses_less_than_the_limit_per_second() -> 
     assert jit_quiet(busy, 40.0)
     assert jit_quiet(quiet, 10.0)
     assert jit_quiet(never, 10.0)
+
+
+def test_thumbors_runs_before_and_after_bracket_this_projects(capsys: pytest.CaptureFixture[str]) -> None:
+    def run(server: str, kind: str, images: int) -> Run:
+        return Run(server, kind, 8, seconds=10.0, latencies=[0.1] * images)
+
+    ours = run("this project", "long-poll", 400)
+    runs = [run("thumbor 7.8.0", BEFORE, 500), ours, run("thumbor 7.8.0", "request", 625)]
+
+    bracket(runs, ours)
+
+    out = capsys.readouterr().out
+    assert "before this project's runs: 50.0 img/s; after: 62.5" in out
+    assert "status long-poll 0.80x the first and 0.64x the second" in out
+
+
+def test_without_a_run_before_there_is_no_bracket(capsys: pytest.CaptureFixture[str]) -> None:
+    bracket([Run("thumbor 7.8.0", "request", 8, seconds=1.0, latencies=[0.1])], None)
+    assert capsys.readouterr().out == ""
