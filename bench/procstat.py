@@ -101,7 +101,7 @@ class MachineTime:
 
     @classmethod
     def parse(cls, proc_stat: str) -> MachineTime:
-        fields = [int(v) for v in proc_stat.split()[1:9]]
+        fields = [int(v) for v in proc_stat.splitlines()[0].split()[1:9]]
         user, nice, system, idle, iowait, irq, softirq, steal = fields + [0] * (8 - len(fields))
         return cls((user + nice + system + irq + softirq) / _TICKS, (idle + iowait) / _TICKS, steal / _TICKS)
 

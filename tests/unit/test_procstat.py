@@ -48,4 +48,4 @@ def test_stolen_time_is_told_apart_from_busy_and_idle() -> None:
 
 def test_a_kernel_without_a_steal_column_steals_nothing() -> None:
     ticks = os.sysconf("SC_CLK_TCK")
-    assert procstat.MachineTime.parse(f"cpu  {ticks} 0 0 {ticks} 0 0 0").stolen == 0.0
+    assert procstat.MachineTime.parse(f"cpu  {ticks} 0 0 {ticks} 0 0 0\ncpu0 {ticks} 0 0 0 0 0 0\n").stolen == 0.0
