@@ -267,9 +267,14 @@ def check_output(name: str, data: bytes) -> None:
 # -- the runs -----------------------------------------------------------------
 
 
+def jit_ms_per_second(run: Run) -> float:
+    """CPU the broker's JIT compilers used per second of this run, in ms."""
+    return run.cpu_seconds.get("kafka JIT", 0.0) * 1000 / max(1e-9, run.seconds)
+
+
 def jit_quiet(run: Run, limit_ms_per_s: float) -> bool:
     """Whether the broker's JIT compilers used less than `limit_ms_per_s` of CPU per second of this run."""
-    return run.cpu_seconds.get("kafka JIT", 0.0) * 1000 < limit_ms_per_s * run.seconds
+    return jit_ms_per_second(run) < limit_ms_per_s
 
 
 def warm_up(args: argparse.Namespace, client: ProjectClient, image: bytes, roles: dict[str, list[int]]) -> None:
@@ -287,8 +292,8 @@ def warm_up(args: argparse.Namespace, client: ProjectClient, image: bytes, roles
         last = closed_loop("this project", "warm-up", client, image, 8, WARM_ROUND_SECONDS, roles)
         spent += last.seconds
         quiet_rounds = quiet_rounds + 1 if jit_quiet(last, args.jit_quiet) else 0
-        jit_ms_per_s = last.cpu_seconds.get("kafka JIT", 0.0) * 1000 / last.seconds
-        print(f"    after {spent:.0f} s: the broker's JIT at {jit_ms_per_s:.0f} ms of CPU per second", flush=True)
+        jit = jit_ms_per_second(last)
+        print(f"    after {spent:.0f} s: the broker's JIT at {jit:.0f} ms of CPU per second", flush=True)
 
 
 def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> float | None:

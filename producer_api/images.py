@@ -75,7 +75,7 @@ def _finished_within(task_id: str, wait: float) -> WerkzeugResponse | None:
     if row.state == SUCCESS and row.result_key is not None:
         return _serve(_recorded(row, _result_of(row)))
     if row.state == FAILURE:
-        return error_response(422, "task_failed", f"task failed: {row.error_code}: {row.error_message}")
+        return error_response(422, "task_failed", _failure(row))
     return None
 
 
@@ -98,6 +98,11 @@ class _Stored:
     etag: str
 
 
+def _failure(row: TaskRow) -> str:
+    """What a failed task's `task_failed` answer says, on the submit and on the result URL alike."""
+    return f"task failed: {row.error_code}: {row.error_message}"
+
+
 def _result_of(row: TaskRow) -> _Stored:
     """The task's result as its outcome recorded it (with variants: the first one)."""
     assert row.result_key is not None
@@ -112,7 +117,7 @@ def _finished(task_id: str) -> TaskRow:
         row = wait_for_terminal(row, wait)
     if row.state != SUCCESS or row.result_key is None:
         if row.state == FAILURE:
-            raise ApiError(404, "task_failed", f"task failed: {row.error_code}: {row.error_message}")
+            raise ApiError(404, "task_failed", _failure(row))
         raise ApiError(404, "result_not_ready", f"task is {row.state}; the result is not ready")
     return row
 
