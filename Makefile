@@ -32,8 +32,9 @@ browser:
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 ## Start Kafka (BROKERS=3: a replicated cluster), S3, the API on http://127.0.0.1:8080, the workers and the projector.
+## WORKERS=4, or per lane: WORKERS=interactive=2,bulk=1.
 up: install s3-server
-	$(PY) -m local_infra.up --brokers $(BROKERS)
+	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS))
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
 test: install lint browser s3-server

@@ -75,27 +75,43 @@ def make_admin(settings: Settings) -> AdminClient:
 
 
 def contract_topics(settings: Settings) -> list[str]:
-    return [settings.requests_topic, settings.results_topic, settings.retry_topic, settings.dead_letter_topic]
+    """Every lane's requests and retry topics, the results topic and the dead-letter topic."""
+    lanes = [topic for lane in settings.lane_plan for topic in (lane.requests_topic, lane.retry_topic)]
+    return [*lanes, settings.results_topic, settings.dead_letter_topic]
+
+
+def requests_topics(settings: Settings) -> list[str]:
+    """The requests topic of every lane, highest priority first."""
+    return [lane.requests_topic for lane in settings.lane_plan]
 
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     """Create the contract's topics if missing; existing ones are left as they are."""
     admin = make_admin(settings)
-    retention = {
-        "retention.ms": str(settings.topic_retention_ms),
-        "cleanup.policy": "delete",
-        "min.insync.replicas": str(settings.topic_min_insync_replicas),
-    }
+
+    def topic(name: str, partitions: int, retention_ms: int) -> NewTopic:
+        config = {
+            "retention.ms": str(retention_ms),
+            "cleanup.policy": "delete",
+            "min.insync.replicas": str(settings.topic_min_insync_replicas),
+        }
+        return NewTopic(name, partitions, settings.topic_replication_factor, config=config)
+
     wanted = [
-        NewTopic(topic, settings.topic_partitions, settings.topic_replication_factor, config=retention)
-        for topic in contract_topics(settings)
+        topic(name, lane.partitions, lane.retention_ms)
+        for lane in settings.lane_plan
+        for name in (lane.requests_topic, lane.retry_topic)
     ]
-    for topic, future in admin.create_topics(wanted, request_timeout=timeout).items():
+    wanted += [
+        topic(name, settings.topic_partitions, settings.topic_retention_ms)
+        for name in (settings.results_topic, settings.dead_letter_topic)
+    ]
+    for name, future in admin.create_topics(wanted, request_timeout=timeout).items():
         try:
             future.result(timeout=timeout)
         except KafkaException as e:
             if e.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise BrokerUnavailable(f"cannot create topic {topic}: {e}") from e
+                raise BrokerUnavailable(f"cannot create topic {name}: {e}") from e
     _wait_for_leaders(admin, [t.topic for t in wanted], timeout)
 
 

@@ -46,6 +46,33 @@ CONSUMER_LAG = Gauge(
     ["role", "topic", "partition"],
     multiprocess_mode="max",
 )
+# Lanes, as the workers see them: from a record's arrival in its lane's topic.
+LANE_QUEUE_WAIT = Histogram(
+    "imgresize_lane_queue_wait_seconds",
+    "From a request record's arrival in its lane's topic to the start of its handling",
+    ["lane"],
+    buckets=LATENCY,
+)
+LANE_REQUEST_TO_RESULT = Histogram(
+    "imgresize_lane_request_to_result_seconds",
+    "From a request record's arrival in its lane's topic to its acknowledged outcome",
+    ["lane"],
+    buckets=LATENCY,
+)
+LANE_WORK_SECONDS = Counter("imgresize_lane_work_seconds_total", "Worker time spent on each lane's records", ["lane"])
+LANE_RECORDS = Counter("imgresize_lane_records_total", "Request and retry records handled, per lane", ["lane"])
+LANE_LAG = Gauge(
+    "imgresize_lane_lag",
+    "Records in a lane's requests and retry topics not yet handled by its group, over this worker's partitions",
+    ["lane"],
+    multiprocess_mode="max",
+)
+LANE_ADMISSIONS = Counter(
+    "imgresize_lane_admissions_total",
+    "Uploads accepted per lane, and why that lane: asked, default, ceiling (asked above it), allowance (over "
+    "the first lane's rate)",
+    ["lane", "reason"],
+)
 WEBHOOK_DELIVERIES = Counter(
     "imgresize_webhook_deliveries_total",
     "Webhook POSTs by final outcome: delivered, rejected (4xx), gave_up, refused (policy)",

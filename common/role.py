@@ -18,12 +18,20 @@ _SETTINGS_HELP = """settings come from the environment, by upper-case name, for 
 every setting, with its default: README, "Running the roles yourself", and common/settings.py"""
 
 
-def role_arguments(prog: str, description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The role's command line: --help and --metrics-port, answered without touching the network."""
+def role_arguments(
+    prog: str,
+    description: str,
+    argv: Sequence[str] | None = None,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
+    """The role's command line: --help, --metrics-port and the role's own `options` (each named after the
+    setting it overrides), answered without touching the network."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description, epilog=_SETTINGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: none)")
+    if options is not None:
+        options(parser)
     return parser.parse_args(argv)
 
 
@@ -32,10 +40,11 @@ def run_role(
     prog: str,
     description: str,
     argv: Sequence[str] | None = None,
+    options: Callable[[argparse.ArgumentParser], None] | None = None,
 ) -> None:
     """Read the command line, set the process up from the environment, then `run(settings, stop)` until SIGTERM."""
-    args = role_arguments(prog, description, argv)
-    overrides = {} if args.metrics_port is None else {"metrics_port": args.metrics_port}
+    args = role_arguments(prog, description, argv, options)
+    overrides = {name: value for name, value in vars(args).items() if value is not None}
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     metrics.serve(settings.metrics_port, settings.metrics_host)

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from common.lanes import Lane, lane_names, per_lane, plan_lanes
 from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC, RETRY_TOPIC
 
 
@@ -57,6 +58,20 @@ class Settings(BaseSettings):
     # Requests and results are kept long enough to replay and to rebuild views.
     topic_retention_ms: int = 30 * 24 * 3600 * 1000
 
+    # Lanes, highest priority first. The first keeps REQUESTS_TOPIC, RETRY_TOPIC and WORKER_GROUP as
+    # they are; every other lane suffixes them with its name (image.resize.requested.bulk).
+    lanes: str = "interactive,bulk"
+    # Per lane, `lane=n` entries: partitions and retention of its two topics (others: the TOPIC_* values).
+    lane_partitions: str = ""
+    lane_retention_ms: str = ""
+    # While a worker has work of several lanes in hand, each lane below the first gets at least this
+    # share of its time, so a flood of interactive uploads slows bulk work down but never stops it.
+    lane_min_share: float = Field(default=0.2, gt=0.0, lt=1.0)
+    # The lanes a worker serves (comma-separated); empty: all. `resize-worker --lanes bulk`.
+    worker_lanes: str = ""
+    # Where `imgresize replay` and `imgresize dlq republish` send requests; empty: the last lane.
+    replay_lane: str = ""
+
     # Ingress.
     # API keys as `name:sha256-hex-of-key` entries, comma-separated; see `imgresize apikey`.
     api_keys: str = ""
@@ -71,6 +86,17 @@ class Settings(BaseSettings):
     # Key of the HMAC that turns (API key, Idempotency-Key) into a task id; set it in production
     # (the same on every API replica), or ids of idempotent requests can be computed offline.
     idempotency_secret: SecretStr = SecretStr("")
+    # Lanes per API key, `name:default` or `name:default:ceiling` entries: the lane a key's uploads
+    # take when they name none, and the highest lane they may use (asking for more gives the ceiling).
+    # Keys not listed: the first lane, and any lane.
+    key_lanes: str = ""
+    # Uploads per second (and burst) a key may send to the first lane, per API process; beyond that
+    # they are served in the second lane, so a script cannot pass bulk work off as interactive.
+    interactive_rate_per_second: float = Field(default=10.0, gt=0)
+    interactive_burst: int = Field(default=50, ge=1)
+    # Tasks of one key waiting or running in the lanes below the first; beyond it, 429 backlog_full.
+    # Uploads to the first lane are never refused for a backlog. 0: no bound.
+    max_backlog_per_key: int = Field(default=10_000, ge=0)
     # Failed authentications per client address before 429s instead of 401s.
     auth_failure_rate_per_second: float = 1.0
     auth_failure_burst: int = 20
@@ -173,7 +199,60 @@ class Settings(BaseSettings):
             values[name.upper()] = str(shown)
         return values
 
+    @model_validator(mode="after")
+    def _lanes_agree(self) -> Settings:
+        """Lane settings that name unknown lanes, or shares that add up to the whole worker, fail at start."""
+        plan = self.lane_plan
+        known = {lane.name for lane in plan}
+        for setting, value in (("WORKER_LANES", self.worker_lanes), ("REPLAY_LANE", self.replay_lane)):
+            unknown = set(comma_separated(value)) - known
+            if unknown:
+                raise ValueError(f"{setting} names lanes not in LANES: {sorted(unknown)}")
+        if self.lane_min_share * (len(plan) - 1) >= 1.0:
+            raise ValueError("LANE_MIN_SHARE times the lanes below the first must stay under 1")
+        return self
+
     # Comma-separated settings, parsed once per process.
+
+    @functools.cached_property
+    def lane_plan(self) -> tuple[Lane, ...]:
+        """Every lane, highest priority first, with its topics, group, partitions and retention."""
+        names = lane_names(self.lanes)
+        return plan_lanes(
+            names,
+            self.requests_topic,
+            self.retry_topic,
+            self.worker_group,
+            self.topic_partitions,
+            self.topic_retention_ms,
+            per_lane(self.lane_partitions, names, "LANE_PARTITIONS"),
+            per_lane(self.lane_retention_ms, names, "LANE_RETENTION_MS"),
+        )
+
+    def lane(self, name: str) -> Lane:
+        """The lane of that name; KeyError if LANES has none."""
+        for lane in self.lane_plan:
+            if lane.name == name:
+                return lane
+        raise KeyError(name)
+
+    def lane_of_topic(self, topic: str) -> Lane | None:
+        """The lane whose requests or retry topic this is."""
+        for lane in self.lane_plan:
+            if topic in (lane.requests_topic, lane.retry_topic):
+                return lane
+        return None
+
+    @property
+    def served_lanes(self) -> tuple[Lane, ...]:
+        """The lanes this worker serves (WORKER_LANES), highest priority first."""
+        wanted = set(comma_separated(self.worker_lanes))
+        return tuple(lane for lane in self.lane_plan if not wanted or lane.name in wanted)
+
+    @property
+    def replay_target(self) -> Lane:
+        """Where replays and republished dead letters go: REPLAY_LANE, else the last lane."""
+        return self.lane(self.replay_lane) if self.replay_lane else self.lane_plan[-1]
 
     @functools.cached_property
     def input_formats(self) -> frozenset[str]:

@@ -138,9 +138,24 @@ MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=16777216:glibc.malloc.trim_thresh
 LOCAL_WEBHOOK_SECRET = "imgresize-local-webhook-secret"
 
 
+def worker_slots(spec: str) -> list[str]:
+    """`--workers`: a count (each worker serves every lane) or `lane=count,...` (dedicated workers);
+    the WORKER_LANES value of each worker slot."""
+    spec = spec.strip()
+    if spec.isdigit():
+        return [""] * int(spec)
+    slots: list[str] = []
+    for entry in (e.strip() for e in spec.split(",") if e.strip()):
+        lanes, sep, count = entry.partition("=")
+        if not sep or not count.strip().isdigit() or not lanes.strip():
+            raise argparse.ArgumentTypeError(f"--workers entry {entry!r} is not lane=count (or a plain count)")
+        slots += [lanes.strip().replace("+", ",")] * int(count)
+    return slots
+
+
 def roles(
     env: dict[str, str],
-    workers: int,
+    workers: list[str],
     api_port: int,
     api_processes: int,
     run_dir: Path,
@@ -189,12 +204,17 @@ def roles(
     projector = Role("projector", [str(bin_dir / "status-projector"), "run"], {**env, "METRICS_PORT": metrics_port(0)})
     resize_workers = [
         Role(
-            f"worker-{i + 1}",
+            f"worker-{i + 1}" + (f"-{lanes.replace(',', '+')}" if lanes else ""),
             [str(bin_dir / "resize-worker")],
             # A stable id per slot: with exactly_once, a restarted slot fences its predecessor.
-            {**env, "METRICS_PORT": metrics_port(1 + i), "WORKER_ID": f"{socket.gethostname()}-{i + 1}"},
+            {
+                **env,
+                "METRICS_PORT": metrics_port(1 + i),
+                "WORKER_ID": f"{socket.gethostname()}-{i + 1}",
+                **({"WORKER_LANES": lanes} if lanes else {}),
+            },
         )
-        for i in range(workers)
+        for i, lanes in enumerate(workers)
     ]
     notifier = Role(
         "webhooks", [str(bin_dir / "webhook-notifier")], {**env, "METRICS_PORT": metrics_port(NOTIFIER_METRICS_OFFSET)}
@@ -204,7 +224,13 @@ def roles(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imgresize-stack", description=__doc__)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="resize worker processes")
+    parser.add_argument(
+        "--workers",
+        type=worker_slots,
+        default=worker_slots(str(os.cpu_count() or 1)),
+        help="resize worker processes: a count (each serves every lane, interactive first), or dedicated "
+        "ones per lane, e.g. interactive=2,bulk=1 (interactive+bulk=2: serving both)",
+    )
     parser.add_argument("--api-port", type=int, default=8080)
     # On a small machine that also runs Kafka and S3, fewer API processes contend less (docs/PERFORMANCE.md).
     parser.add_argument("--api-processes", type=int, default=max(1, (os.cpu_count() or 2) // 2))

@@ -6,12 +6,13 @@ status ID                          a task's status as JSON
 result ID -o FILE                  download a result
 
 Operators (straight to Kafka; settings from the environment, as the services):
-topics      create the contract's topics if missing, and show them
-replay      reprocess requests from a time or an offset (new results supersede old ones)
+topics      create the contract's topics if missing, and show them by lane
+lanes       each lane's topics, what its workers have done and what waits (lag)
+replay      reprocess requests from a time or an offset in the bulk lane (new results supersede old ones)
 rebuild     rebuild this host's status view from the topics
 apikey NAME make an API key for a client, its hashed entry for API_KEYS and a WEBHOOK_SECRETS entry
 dlq list    show the dead-letter topic: id, task, source, error
-dlq republish ID... | --all   send dead letters back as fresh requests
+dlq republish ID... | --all   send dead letters back as fresh requests (in the bulk lane)
 """
 
 from __future__ import annotations
@@ -29,11 +30,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from common.kafka import contract_topics, ensure_topics, make_admin
+from common.kafka import ensure_topics, make_admin
+from common.lanes import Lane
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from ops.client import Api, collect, parse_size, run_batch
 from ops.dead_letters import read_dead_letters, republish
+from ops.lanes import lane_backlogs
 from ops.replay import replay
 from producer_api.auth import new_key
 from status_store.rebuild import rebuild
@@ -51,7 +54,7 @@ def _submit(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
-    fields.update({k: v for k, v in (("mode", args.mode), ("format", args.format)) if v})
+    fields.update({k: v for k, v in (("mode", args.mode), ("format", args.format), ("priority", args.priority)) if v})
     files = collect(args.paths)
     if not files:
         print("no files to submit", file=sys.stderr)
@@ -97,17 +100,62 @@ def _result(args: argparse.Namespace) -> int:
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
     ensure_topics(settings)
     metadata = make_admin(settings).list_topics(timeout=10)
-    for topic in contract_topics(settings):
-        print(f"{topic:<32} partitions={len(metadata.topics[topic].partitions)}")
+
+    def partitions(topic: str) -> int:
+        return len(metadata.topics[topic].partitions)
+
+    for lane in settings.lane_plan:
+        for kind, topic in (("requests", lane.requests_topic), ("retry", lane.retry_topic)):
+            print(
+                f"lane {lane.name:<12} {kind:<9} {topic:<40} partitions={partitions(topic)} "
+                f"retention_ms={lane.retention_ms} group={lane.group}"
+            )
+    for kind, topic in (("results", settings.results_topic), ("dead-letter", settings.dead_letter_topic)):
+        print(f"{'':<17} {kind:<9} {topic:<40} partitions={partitions(topic)}")
     return 0
+
+
+def _lanes(settings: Settings, args: argparse.Namespace) -> int:
+    table = Table(title="lanes, highest priority first")
+    for column in ("lane", "topic", "group", "log end", "done", "waiting"):
+        table.add_column(column)
+    for backlog in lane_backlogs(settings):
+        table.add_row(
+            backlog.lane.name,
+            backlog.topic,
+            backlog.lane.group,
+            str(backlog.log_end),
+            str(backlog.committed),
+            str(backlog.lag),
+        )
+    Console().print(table)
+    return 0
+
+
+def _lane_arg(settings: Settings, name: str | None) -> Lane | None:
+    if name is None:
+        return None
+    try:
+        return settings.lane(name)
+    except KeyError:
+        raise SystemExit(f"no lane {name!r}; LANES is {settings.lanes!r}") from None
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     since = datetime.fromisoformat(args.since) if args.since else None
-    count = replay(settings, since=since, offset=args.from_offset, stop=stop)
-    print(f"reprocessed {count} requests")
+    sources = [_lane_arg(settings, name) for name in args.lane] if args.lane else None
+    target = _lane_arg(settings, args.to) or settings.replay_target
+    count = replay(
+        settings,
+        since=since,
+        offset=args.from_offset,
+        stop=stop,
+        sources=[lane for lane in sources or [] if lane] or None,
+        target=target,
+    )
+    print(f"queued {count} requests for reprocessing in lane {target.name} ({target.requests_topic})")
     return 0
 
 
@@ -141,7 +189,7 @@ def _dlq_republish(settings: Settings, args: argparse.Namespace) -> int:
     if unknown:
         print(f"no such dead letters: {', '.join(sorted(unknown))}", file=sys.stderr)
         return 2
-    print(f"republished {republish(settings, chosen)} records")
+    print(f"republished {republish(settings, chosen, _lane_arg(settings, args.to))} records")
     return 0
 
 
@@ -165,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     submit.add_argument("--wait", action="store_true", help="wait until every task is done")
     submit.add_argument("--out", type=Path, help="save results here (implies --wait)")
     submit.add_argument("--concurrency", type=int, default=8)
+    submit.add_argument("--priority", help="the lane, e.g. interactive or bulk (default: the API key's default lane)")
     submit.set_defaults(client=_submit)
     status = commands.add_parser("status", parents=[clients], help="a task's status")
     status.add_argument("task_id")
@@ -178,7 +227,12 @@ def parser() -> argparse.ArgumentParser:
     where = replaying.add_mutually_exclusive_group(required=True)
     where.add_argument("--since", help="ISO-8601 time, e.g. 2026-11-28T10:00:00+00:00")
     where.add_argument("--from-offset", type=int, help="the same offset in every partition")
+    replaying.add_argument(
+        "--lane", action="append", help="replay only this lane's requests (repeatable; default: every lane)"
+    )
+    replaying.add_argument("--to", help="the lane that reprocesses them (default: REPLAY_LANE, else the last lane)")
     replaying.set_defaults(run=_replay)
+    commands.add_parser("lanes", help="each lane's backlog, as its worker group stands").set_defaults(run=_lanes)
     commands.add_parser("rebuild", help="rebuild the status view from the topics").set_defaults(run=_rebuild)
     keys = commands.add_parser("apikey", help="make a new API key and its API_KEYS entry (only the hash is kept)")
     keys.add_argument("name", help="who the key is for, e.g. billing-service")
@@ -188,6 +242,7 @@ def parser() -> argparse.ArgumentParser:
     again = dlq.add_parser("republish", help="send dead letters back as fresh requests")
     again.add_argument("ids", nargs="*", help="partition:offset as `dlq list` shows")
     again.add_argument("--all", action="store_true")
+    again.add_argument("--to", help="the lane that reprocesses them (default: REPLAY_LANE, else the last lane)")
     again.set_defaults(run=_dlq_republish)
     return root
 

@@ -17,6 +17,7 @@ from common.kafka import (
     make_producer,
     produce_and_wait,
 )
+from common.lanes import Lane
 from common.settings import Settings
 from resize_worker.retry import ATTEMPT_HEADER, NOT_BEFORE_HEADER
 
@@ -79,14 +80,16 @@ def read_dead_letters(settings: Settings) -> list[DeadLetter]:
         consumer.close()
 
 
-def republish(settings: Settings, letters: Iterable[DeadLetter]) -> int:
-    """Produce each record again as a fresh request (attempts start over). Returns how many."""
+def republish(settings: Settings, letters: Iterable[DeadLetter], lane: Lane | None = None) -> int:
+    """Produce each record again as a fresh request (attempts start over) in `lane` (by default REPLAY_LANE's,
+    the last lane). Returns how many."""
+    requests_topic = (lane or settings.replay_target).requests_topic
     producer = make_producer(settings, "imgresize-ops")
     count = 0
     for letter in letters:
         source = letter.header("dlq.source.topic")
         # Exhausted retries came from the retry topic; both go back as new requests.
-        target = settings.results_topic if source == settings.results_topic else settings.requests_topic
+        target = settings.results_topic if source == settings.results_topic else requests_topic
         headers = [
             (k, v)
             for k, v in letter.headers

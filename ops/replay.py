@@ -1,8 +1,13 @@
-"""Reprocess requests from a time or an offset with a dedicated one-shot worker.
+"""Reprocess requests from a time or an offset: copy them into a lane (bulk by default) for its workers.
 
-The live worker group is left alone: the replay reads the requests topic from
-the chosen position up to the end it had when the replay began, through its
-own consumer group, and writes new outcomes that supersede the old ones.
+The copies go through the same workers, groups, retries and guarantees as any
+request of that lane, so a replay of a million requests is scaled, watched and
+throttled like any bulk import, and interactive uploads keep their lane while
+it drains. A record copied from a lane's topic carries the header
+`imgresize.replayed-from` (topic:partition:offset); copies are not copied again
+by a later replay, so replaying twice from the same time reprocesses each task
+twice, not four times. Each copy keeps its key and bytes: a new outcome
+supersedes the old one in the view.
 """
 
 from __future__ import annotations
@@ -10,31 +15,61 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
-from common.kafka import high_watermarks, make_consumer
+from common.errors import BrokerUnavailable
+from common.kafka import Headers, coordinates, headers_of, high_watermarks, make_consumer, make_producer
+from common.lanes import Lane
 from common.settings import Settings
-from resize_worker.worker import ResizeWorker
 
 log = logging.getLogger(__name__)
 
+REPLAYED_FROM = "imgresize.replayed-from"
 
-def start_offsets(settings: Settings, since: datetime | None = None, offset: int | None = None) -> dict[int, int]:
-    """Per partition of the requests topic, the first offset to reprocess."""
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """Per requests topic and partition, the offsets [start, end) to copy."""
+
+    target: Lane
+    ranges: dict[tuple[str, int], tuple[int, int]]
+
+    @property
+    def records(self) -> int:
+        return sum(end - start for start, end in self.ranges.values())
+
+
+def plan_replay(
+    settings: Settings,
+    sources: Iterable[Lane] | None = None,
+    target: Lane | None = None,
+    since: datetime | None = None,
+    offset: int | None = None,
+) -> ReplayPlan:
+    """What a replay from `since` (or `offset`, per partition) of the `sources` lanes' requests would copy."""
     consumer = make_consumer(settings, f"imgresize-replay-plan-{uuid.uuid4()}", "imgresize-ops")
-    topic = settings.requests_topic
+    ranges: dict[tuple[str, int], tuple[int, int]] = {}
     try:
-        ends = high_watermarks(consumer, topic, timeout=10)
-        if since is None:
-            return {p: min(offset or 0, end) for p, end in ends.items()}
-        millis = int(since.timestamp() * 1000)
-        found = consumer.offsets_for_times([TopicPartition(topic, p, millis) for p in ends], timeout=10)
-        # -1: no record at or after that time in this partition, so nothing to replay there.
-        return {tp.partition: (tp.offset if tp.offset >= 0 else ends[tp.partition]) for tp in found}
+        for lane in sources or settings.lane_plan:
+            topic = lane.requests_topic
+            ends = high_watermarks(consumer, topic, timeout=10)
+            if since is None:
+                starts = {p: min(offset or 0, end) for p, end in ends.items()}
+            else:
+                millis = int(since.timestamp() * 1000)
+                found = consumer.offsets_for_times([TopicPartition(topic, p, millis) for p in ends], timeout=10)
+                # -1: no record at or after that time in this partition, so nothing to replay there.
+                starts = {tp.partition: (tp.offset if tp.offset >= 0 else ends[tp.partition]) for tp in found}
+            for partition, end in ends.items():
+                if starts[partition] < end:
+                    ranges[(topic, partition)] = (starts[partition], end)
     finally:
         consumer.close()
+    return ReplayPlan(target or settings.replay_target, ranges)
 
 
 def replay(
@@ -42,9 +77,71 @@ def replay(
     since: datetime | None = None,
     offset: int | None = None,
     stop: threading.Event | None = None,
+    sources: Iterable[Lane] | None = None,
+    target: Lane | None = None,
 ) -> int:
-    """Run the requests from `since` (or `offset`) through the resize engine again. Returns how many."""
-    starts = start_offsets(settings, since, offset)
-    group = f"{settings.worker_group}-replay-{uuid.uuid4().hex[:8]}"
-    worker = ResizeWorker(settings.model_copy(update={"worker_group": group}), name="resize_replay")
-    return worker.run_range(starts, stop or threading.Event())
+    """Copy the requests from `since` (or `offset`) into the target lane, acknowledged. Returns how many."""
+    plan = plan_replay(settings, sources, target, since, offset)
+    return copy_requests(settings, plan, stop or threading.Event())
+
+
+def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -> int:
+    """Copy every planned record that is not itself a replay's copy; waits for every acknowledgement."""
+    if not plan.ranges:
+        return 0
+    consumer = make_consumer(settings, f"imgresize-replay-{uuid.uuid4()}", "imgresize-ops")
+    producer = make_producer(settings, "imgresize-replay")
+    failures: list[KafkaError] = []
+    copied = 0
+
+    def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            failures.append(err)
+
+    remaining = dict(plan.ranges)
+    try:
+        consumer.assign([TopicPartition(topic, p, start) for (topic, p), (start, _) in remaining.items()])
+        while remaining and not stop.is_set() and not failures:
+            msg = consumer.poll(1.0)
+            if msg is None or msg.error() is not None:
+                continue
+            topic, partition, position = coordinates(msg)
+            span = remaining.get((topic, partition))
+            if span is None:
+                continue
+            if position < span[1] and not _is_copy(msg):
+                headers = [*headers_of(msg), (REPLAYED_FROM, f"{topic}:{partition}:{position}".encode())]
+                _produce(
+                    producer, plan.target.requests_topic, msg.key() or b"", msg.value() or b"", headers, on_delivery
+                )
+                copied += 1
+            if position + 1 >= span[1]:
+                del remaining[(topic, partition)]
+        producer.flush(settings.produce_timeout_seconds + 5)
+    finally:
+        consumer.close()
+    if failures or len(producer) > 0:
+        raise BrokerUnavailable(f"replay: {len(failures) or len(producer)} copies not acknowledged; replay again")
+    log.info("replay copied %d requests into lane %s", copied, plan.target.name)
+    return copied
+
+
+def _is_copy(msg: Message) -> bool:
+    return any(name == REPLAYED_FROM for name, _ in headers_of(msg))
+
+
+def _produce(
+    producer: Producer,
+    topic: str,
+    key: bytes,
+    value: bytes,
+    headers: Headers,
+    on_delivery: Callable[[KafkaError | None, Message], None],
+) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
+            producer.poll(0)
+            return
+        except BufferError:
+            producer.poll(0.5)

@@ -11,7 +11,7 @@ from flask import Flask, Request, Response
 from common import metrics
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
-from producer_api import images, openapi, probes, status, web
+from producer_api import images, lanes, openapi, probes, status, web
 from producer_api.errors import register_error_handlers
 from producer_api.guard import install_guard
 from producer_api.ingress import Ingress
@@ -59,6 +59,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["openapi"] = openapi.document(settings)
     # Parsed once: a malformed WEBHOOK_SECRETS stops the start, not a request.
     app.extensions["webhook_secrets"] = WebhookSecrets.from_settings(settings)
+    # Parsed once too: a KEY_LANES entry naming an unknown lane stops the start.
+    lanes.init_app(app, settings)
     app.config["METRICS_ELSEWHERE"] = bool(settings.api_metrics_port)
     if settings.api_metrics_port and not metrics.serve_shared(settings.api_metrics_port, settings.api_metrics_host):
         app.logger.info(

@@ -98,6 +98,16 @@ def upload_form(max_dimension: int) -> type[BaseModel]:
                 examples=['[{"name":"thumb","width":100,"height":100,"format":"webp"}]'],
             ),
         ),
+        "priority": (
+            str | None,
+            Field(
+                None,
+                description="The lane: interactive (a person waits) or bulk (imports, batches), or another lane "
+                "of LANES. Default: the API key's default lane. A key is served at most in its ceiling lane, and "
+                "first-lane uploads over its allowance go to the next lane; the status shows the lane used.",
+                examples=["bulk"],
+            ),
+        ),
         "callback_url": (
             str | None,
             Field(

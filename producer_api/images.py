@@ -15,6 +15,7 @@ from common.errors import ObjectNotFound
 from common.settings import Settings
 from common.store import ObjectStore
 from producer_api.errors import ApiError, error_response
+from producer_api.lanes import lane_policy
 from producer_api.lookup import ingress, requested_wait, task_or_404, wait_for_terminal
 from producer_api.validation import parse_order, read_image
 from read_model.fold import FAILURE, SUCCESS, TaskRow, variant_results
@@ -27,21 +28,22 @@ bp = Blueprint("images", __name__, url_prefix="/api/v1/images")
 @bp.post("/resize")
 def submit_resize() -> WerkzeugResponse:
     wait = requested_wait()  # checked before anything is stored: a bad wait leaves no task behind
-    task_id, created = _accept_upload()
+    task_id, created, lane = _accept_upload()
     response = _finished_within(task_id, wait) if wait > 0 else None
     if response is None:
-        response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
+        response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id, "lane": lane})
         response.status_code = 202
     else:
         response.headers["Task-Id"] = task_id
+    response.headers["Lane"] = lane
     response.headers["Location"] = url_for("status.task_status", task_id=task_id)
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
     return response
 
 
-def _accept_upload() -> tuple[str, bool]:
-    """The upload stored and its event acknowledged: (task id, whether this request created the task).
+def _accept_upload() -> tuple[str, bool, str]:
+    """The upload stored and its event acknowledged: (task id, whether this request created the task, its lane).
 
     The upload's bytes are let go before any wait: a waiting submit holds a thread, not its image.
     """
@@ -57,13 +59,16 @@ def _accept_upload() -> tuple[str, bool]:
         raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key is at most 255 characters")
     client = g.get("client") or "anonymous"
     idempotency = (client, idempotency_key) if idempotency_key else None
-    task_id, created = service.submit(order, data, info, idempotency, owner=g.get("client"))
+    choice = lane_policy().choose(request.form.get("priority", ""), g.get("client"), request.remote_addr or "")
+    service.check_backlog(g.get("client"), choice.lane)
+    task_id, created = service.submit(order, data, info, idempotency, owner=g.get("client"), lane=choice.lane)
     if created:
         metrics.UPLOAD_BYTES.observe(len(data))
-        current_app.logger.info("accepted", extra={"task_id": task_id})
+        metrics.LANE_ADMISSIONS.labels(choice.lane.name, choice.reason).inc()
+        current_app.logger.info("accepted", extra={"task_id": task_id, "lane": choice.lane.name})
     for upload in request.files.values():
         upload.close()
-    return task_id, created
+    return task_id, created, choice.lane.name
 
 
 def _finished_within(task_id: str, wait: float) -> WerkzeugResponse | None:

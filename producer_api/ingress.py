@@ -13,10 +13,11 @@ from typing import Literal
 from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from common.errors import BrokerUnavailable, ImageServiceError, ObjectExists, ObjectNotFound
-from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait
+from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait, requests_topics
+from common.lanes import Lane
 from common.settings import Settings
 from common.store import ObjectStore
-from producer_api.errors import IdempotencyConflict
+from producer_api.errors import ApiError, IdempotencyConflict
 from producer_api.validation import NamedOrder, ResizeOrder
 from producer_api.views import ViewConnections
 from read_model.errors import ViewError
@@ -45,6 +46,8 @@ def idempotent_task_id(secret: str, client: str, key: str) -> str:
 
 
 _FINGERPRINT = "request-sha256"
+# A full backlog drains at the lane's pace; asking again within seconds would only be refused again.
+BACKLOG_RETRY_AFTER_SECONDS = 30
 
 
 def body_fingerprint(order: ResizeOrder, data: bytes) -> str:
@@ -99,6 +102,25 @@ class Ingress:
             raise BrokerUnavailable(f"Kafka unreachable: {e}") from e
         self._broker_down.clear()
 
+    def check_backlog(self, owner: str | None, lane: Lane) -> None:
+        """429 backlog_full when `owner` already has MAX_BACKLOG_PER_KEY open tasks in the lanes below the first.
+
+        Counted in this host's view, which holds this host's own acceptances at once and
+        the other replicas' as the projector folds them. The first lane is never refused.
+        """
+        bound = self.settings.max_backlog_per_key
+        if lane.rank == 0 or bound == 0:
+            return
+        lower = [other.name for other in self.settings.lane_plan if other.rank > 0]
+        if self.view().open_tasks(owner, lower, bound) >= bound:
+            raise ApiError(
+                429,
+                "backlog_full",
+                f"this key already has {bound} tasks waiting or running in the lanes {', '.join(lower)}; "
+                "submit more as they finish",
+                retry_after=BACKLOG_RETRY_AFTER_SECONDS,
+            )
+
     def submit(
         self,
         order: ResizeOrder,
@@ -106,8 +128,10 @@ class Ingress:
         info: ImageInfo,
         idempotency: tuple[str, str] | None = None,
         owner: str | None = None,
+        lane: Lane | None = None,
     ) -> tuple[str, bool]:
-        """Store the original and emit ResizeRequested, acknowledged by Kafka. Returns (task id, created).
+        """Store the original and emit ResizeRequested to `lane`'s topic (default: the first lane), acknowledged
+        by Kafka. Returns (task id, created).
 
         With `idempotency` = (client, key) the task id is derived from them, so a
         retried request names the same task; if that task is already accepted
@@ -115,8 +139,9 @@ class Ingress:
         key's name, the only one that may read the task.
         """
         self._require_broker()
+        lane = lane or self.settings.lane_plan[0]
         if idempotency is None:
-            return self._accept(str(uuid.uuid4()), order, data, info, None, owner), True
+            return self._accept(str(uuid.uuid4()), order, data, info, None, owner, lane), True
         # Only a retried request needs telling apart from another body: hash just then.
         fingerprint = body_fingerprint(order, data)
         task_id = idempotent_task_id(self.settings.idempotency_secret.get_secret_value(), *idempotency)
@@ -126,14 +151,14 @@ class Ingress:
                 return task_id, False
             try:
                 # Stored only if no original is there: of two API processes racing on one key, one writes.
-                return self._accept(task_id, order, data, info, metadata, owner, store="new"), True
+                return self._accept(task_id, order, data, info, metadata, owner, lane, store="new"), True
             except ObjectExists:
                 # Another process stored it since the check: its body decides (a different one is a 422).
                 if self._already_accepted(task_id, fingerprint):
                     return task_id, False
                 # The same body, its event not in the log yet: emit it from here too (the fold and
                 # the workers take a request twice as once).
-                return self._accept(task_id, order, data, info, metadata, owner, store="no"), True
+                return self._accept(task_id, order, data, info, metadata, owner, lane, store="no"), True
 
     def _accept(
         self,
@@ -143,6 +168,7 @@ class Ingress:
         info: ImageInfo,
         metadata: dict[str, str] | None,
         owner: str | None,
+        lane: Lane,
         store: Literal["always", "new", "no"] = "always",
     ) -> str:
         """Store the original, emit its ResizeRequested and wait for Kafka's ack, record it here.
@@ -166,7 +192,7 @@ class Ingress:
         try:
             produce_and_wait(
                 self.producer,
-                self.settings.requests_topic,
+                lane.requests_topic,
                 task_id,
                 self.codec.encode(request),
                 self.settings.produce_timeout_seconds,
@@ -180,7 +206,7 @@ class Ingress:
             except ImageServiceError:
                 log.warning("could not remove original of refused task", extra={"task_id": task_id})
             raise
-        self.record_locally(request)
+        self.record_locally(request, lane.name)
         return task_id
 
     def _already_accepted(self, task_id: str, fingerprint: str) -> bool:
@@ -194,29 +220,33 @@ class Ingress:
         # The original alone is not enough: the earlier attempt may have died before its event.
         return self.find_task(task_id) is not None
 
-    def record_locally(self, request: ResizeRequested) -> None:
-        """Fold the acknowledged request into this host's view now, so status never 404s here.
+    def record_locally(self, request: ResizeRequested, lane: str | None = None) -> None:
+        """Fold the acknowledged request, produced to `lane`, into this host's view now, so status never 404s here.
 
         The projector folds the same event later; the fold is idempotent.
         """
         try:
-            self.views.writer().apply([request])
+            self.views.writer().apply([request], lanes=[lane])
         except ImageServiceError:
             log.warning("local view not updated; the projector will catch up", extra={"task_id": request.task_id})
 
     def _requests_log_end(self) -> dict[tuple[str, int], int]:
+        """The log end of every lane's requests topic, per partition."""
         if self._watermarks is None:
             self._watermarks = make_consumer(self.settings, "producer-api-watermarks", "producer_api")
-        topic = self.settings.requests_topic
-        try:
-            return {(topic, p): high for p, high in high_watermarks(self._watermarks, topic, timeout=2).items()}
-        except Exception as e:  # noqa: BLE001 - any client error means we cannot know the log end
-            raise BrokerUnavailable(f"cannot read the log end of {topic}: {e}") from e
+        ends = {}
+        for topic in requests_topics(self.settings):
+            try:
+                marks = high_watermarks(self._watermarks, topic, timeout=2)
+            except Exception as e:  # noqa: BLE001 - any client error means we cannot know the log end
+                raise BrokerUnavailable(f"cannot read the log end of {topic}: {e}") from e
+            ends.update({(topic, p): high for p, high in marks.items()})
+        return ends
 
     def find_task(self, task_id: str) -> TaskRow | None:
         """The task's row; for an id not in the view yet, first wait for the view to reach the log end.
 
-        A task accepted by any replica is in the requests topic before its 202,
+        A task accepted by any replica is in its lane's requests topic before its 202,
         so once this view has folded the topic up to its current end, a missing
         row means an unknown id. A view that cannot catch up in time is a 503.
         """

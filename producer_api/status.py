@@ -29,6 +29,7 @@ def status_body(row: TaskRow) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task_id": row.task_id,
         "status": row.state,
+        "lane": row.lane,
         "attempts": row.attempts,
         "created_at": _time(row.created_at),
         "started_at": _time(row.started_at),

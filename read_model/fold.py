@@ -64,6 +64,9 @@ class TaskRow:
     variant_results: str | None = None
     # The API key (its name) that created the task; None: readable by any caller.
     owner: str | None = None
+    # The lane of the request's topic (None: not known, e.g. folded before lanes). A request copied
+    # into another lane (a replay) is the same event twice: of equal events, the first lane by name.
+    lane: str | None = None
 
 
 # Rank within an attempt; terminal events outrank any non-terminal one.
@@ -204,13 +207,16 @@ def _earlier(at: datetime, event_id: str, than_at: datetime | None, than_id: str
 
 
 @singledispatch
-def _apply_specific(event: Event, row: TaskRow) -> TaskRow:
+def _apply_specific(event: Event, row: TaskRow, lane: str | None) -> TaskRow:
     return row
 
 
 @_apply_specific.register
-def _(event: ResizeRequested, row: TaskRow) -> TaskRow:
+def _(event: ResizeRequested, row: TaskRow, lane: str | None) -> TaskRow:
     if not _earlier(event.occurred_at, event.event_id, row.created_at, row.request_event_id):
+        same = (event.occurred_at, event.event_id) == (row.created_at, row.request_event_id)
+        if same and lane is not None and (row.lane is None or lane < row.lane):
+            return dataclasses.replace(row, lane=lane)
         return row
     return dataclasses.replace(
         row,
@@ -224,18 +230,19 @@ def _(event: ResizeRequested, row: TaskRow) -> TaskRow:
         source_key=event.source.key,
         variants=_requested_variants(event),
         owner=event.owner,
+        lane=lane,
     )
 
 
 @_apply_specific.register
-def _(event: ResizeStarted, row: TaskRow) -> TaskRow:
+def _(event: ResizeStarted, row: TaskRow, lane: str | None) -> TaskRow:
     if not _earlier(event.occurred_at, event.event_id, row.started_at, row.started_event_id):
         return row
     return dataclasses.replace(row, started_at=event.occurred_at, started_event_id=event.event_id)
 
 
 @_apply_specific.register
-def _(event: ResizeCompleted, row: TaskRow) -> TaskRow:
+def _(event: ResizeCompleted, row: TaskRow, lane: str | None) -> TaskRow:
     # Workers announce a start only for attempts that run long; an outcome says when its attempt began.
     began = event.occurred_at - timedelta(milliseconds=max(0, event.duration_ms))
     if not _earlier(began, event.event_id, row.started_at, row.started_event_id):
@@ -243,13 +250,13 @@ def _(event: ResizeCompleted, row: TaskRow) -> TaskRow:
     return dataclasses.replace(row, started_at=began, started_event_id=event.event_id)
 
 
-def apply(row: TaskRow | None, event: Event) -> TaskRow:
-    """Fold one event into a task's row. Idempotent, commutative, monotonic."""
+def apply(row: TaskRow | None, event: Event, lane: str | None = None) -> TaskRow:
+    """Fold one event, read from `lane`'s topic if a request, into a task's row. Idempotent, commutative, monotonic."""
     if row is None:
         row = TaskRow(task_id=event.task_id)
     if row.task_id != event.task_id:
         raise ValueError(f"event for {event.task_id} applied to row {row.task_id}")
-    return _apply_lifecycle(_apply_specific(event, row), event)
+    return _apply_lifecycle(_apply_specific(event, row, lane), event)
 
 
 def bounded_in_time(event: Event, logged_at: datetime, skew: timedelta) -> Event:

@@ -6,7 +6,7 @@ import dataclasses
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -106,6 +106,11 @@ class StatusView:
                 if self._schema_missing():
                     self._db.executescript(_SCHEMA)
                 self._add_new_columns()
+                # Open tasks per key and lane, for the backlog bound: finished tasks leave the index.
+                self._db.execute(
+                    "CREATE INDEX IF NOT EXISTS tasks_open_by_owner ON tasks (owner, lane) "
+                    "WHERE state NOT IN ('SUCCESS', 'FAILURE')"
+                )
                 if self._db.execute("SELECT 1 FROM meta WHERE key = 'generation'").fetchone() is None:
                     self._db.execute(
                         "INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', ?)", (str(uuid.uuid4()),)
@@ -199,19 +204,22 @@ class StatusView:
         events: Iterable[Event],
         offsets: dict[TopicPartition, int] | None = None,
         generation: str | None = None,
+        lanes: Sequence[str | None] | None = None,
     ) -> bool:
         """Fold events into their rows and record `offsets`, in one transaction.
 
+        `lanes`: per event, the lane of the topic it was read from (None: not a lane's).
         With `generation`, nothing is written (and False returned) if the view
         was replaced since the caller read its offsets.
         """
         events = list(events)
+        read_from = list(lanes) if lanes is not None else [None] * len(events)
         with self._transaction() as db:
             if generation is not None and self.generation() != generation:
                 return False
             rows: dict[str, TaskRow | None] = self.get_many({event.task_id for event in events})
-            for event in events:
-                rows[event.task_id] = apply(rows.get(event.task_id), event)
+            for event, lane in zip(events, read_from, strict=True):
+                rows[event.task_id] = apply(rows.get(event.task_id), event, lane)
             placeholders = ", ".join("?" for _ in _FIELDS)
             db.executemany(
                 f"INSERT OR REPLACE INTO tasks ({', '.join(_FIELDS)}) VALUES ({placeholders})",
@@ -240,6 +248,20 @@ class StatusView:
             source.close()
         with self._transaction() as db:
             db.execute("UPDATE meta SET value = ? WHERE key = 'generation'", (str(uuid.uuid4()),))
+
+    def open_tasks(self, owner: str | None, lanes: Sequence[str], bound: int) -> int:
+        """How many of `owner`'s tasks in `lanes` are not finished, counted up to `bound` (and no further)."""
+        if not lanes:
+            return 0
+        marks = ", ".join("?" for _ in lanes)
+        query = (
+            f"SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner IS ? AND lane IN ({marks}) "
+            "AND state NOT IN ('SUCCESS', 'FAILURE') LIMIT ?)"
+        )
+        try:
+            return int(self._db.execute(query, (owner, *lanes, bound)).fetchone()[0])
+        except sqlite3.Error as e:
+            raise ViewError(f"status view read failed: {e}") from e
 
     def count(self, state: str | None = None) -> int:
         if state is None:

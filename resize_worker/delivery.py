@@ -51,7 +51,7 @@ class Delivery(Protocol):
 
     def send(self, record: Record, durable: bool = True) -> None: ...
 
-    def commit(self, msg: Message) -> Commit: ...
+    def commit(self, msg: Message, consumer: Consumer) -> Commit: ...
 
 
 def until_done(
@@ -87,10 +87,9 @@ def _retriable(e: Exception) -> bool:
 
 
 class AtLeastOnce:
-    def __init__(self, settings: Settings, producer: Producer, consumer: Consumer, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, producer: Producer, stop: threading.Event) -> None:
         self._settings = settings
         self._producer = producer
-        self._consumer = consumer
         self._stop = stop
 
     def begin(self) -> None:
@@ -118,16 +117,16 @@ class AtLeastOnce:
             log_extra={"task_id": record.key},
         )
 
-    def commit(self, msg: Message) -> Commit:
-        self._consumer.store_offsets(message=msg)
+    def commit(self, msg: Message, consumer: Consumer) -> Commit:
+        """Store the offset on the consumer that read `msg` (its lane's), for the next auto-commit."""
+        consumer.store_offsets(message=msg)
         return Commit.DONE
 
 
 class ExactlyOnce:
-    def __init__(self, settings: Settings, producer: Producer, consumer: Consumer, stop: threading.Event) -> None:
+    def __init__(self, settings: Settings, producer: Producer, stop: threading.Event) -> None:
         self._settings = settings
         self._producer = producer
-        self._consumer = consumer
         self._stop = stop
         self._timeout = settings.produce_timeout_seconds
         self._retrying(lambda: producer.init_transactions(self._timeout), "init_transactions")
@@ -139,11 +138,12 @@ class ExactlyOnce:
         self._producer.produce(record.topic, key=record.key.encode(), value=record.value, headers=record.headers)
         self._producer.poll(0)
 
-    def commit(self, msg: Message) -> Commit:
-        """Commit records and offset together; on abort, rewind so the request is handled again."""
+    def commit(self, msg: Message, consumer: Consumer) -> Commit:
+        """Commit records and offset (in the group of `consumer`, the lane's) together; on abort, rewind
+        so the request is handled again."""
         topic, partition, offset = coordinates(msg)
         position = [TopicPartition(topic, partition, offset + 1)]
-        group = self._consumer.consumer_group_metadata()
+        group = consumer.consumer_group_metadata()
         try:
             self._retrying(
                 lambda: self._producer.send_offsets_to_transaction(position, group, self._timeout), "send_offsets"
@@ -157,7 +157,7 @@ class ExactlyOnce:
                 raise
             log.warning("transaction aborted, will reprocess: %s", error)
             self._retrying(lambda: self._producer.abort_transaction(self._timeout), "abort_transaction")
-            self._consumer.seek(TopicPartition(topic, partition, offset))
+            consumer.seek(TopicPartition(topic, partition, offset))
             return Commit.AGAIN
 
     def _retrying(self, call: Callable[[], object], what: str) -> None:

@@ -1,4 +1,5 @@
-"""The projector loop: consume both topics, fold into the view, resume from the view's offsets."""
+"""The projector loop: consume every lane's requests topic and the results topic, fold into the view,
+resume from the view's offsets."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartitio
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
-from common.kafka import coordinates, high_watermarks, logged_at, make_consumer, make_producer, next_batch
+from common.kafka import (
+    coordinates,
+    high_watermarks,
+    logged_at,
+    make_consumer,
+    make_producer,
+    next_batch,
+    requests_topics,
+)
 from common.settings import Settings
 from read_model.fold import bounded_in_time
 from read_model.view import StatusView
@@ -26,7 +35,7 @@ BATCH_SIZE = 2000
 
 
 class Projector:
-    """Folds every event of the requests and results topics into one SQLite view.
+    """Folds every event of the lanes' requests topics and the results topic into one SQLite view.
 
     Partitions are assigned by hand, not by a consumer group: every API host
     keeps its own view, and its position lives in the view itself, written in
@@ -38,7 +47,8 @@ class Projector:
         self.view_path = view_path or settings.view_path
         self.codec = codec or default_codec()
         self._skew = timedelta(seconds=settings.event_clock_skew_seconds)
-        self.topics = (settings.requests_topic, settings.results_topic)
+        self.topics = (*requests_topics(settings), settings.results_topic)
+        self._lanes = {lane.requests_topic: lane.name for lane in settings.lane_plan}
         self._consumer = make_consumer(
             settings,
             group_id=f"status-projector-{uuid.uuid4()}",
@@ -76,7 +86,7 @@ class Projector:
         except SerializationError as e:
             # Result records have no other owner: this projector dead-letters them.
             # Bad requests are the workers' to dead-letter; skipping them here is enough.
-            if msg.topic() == self.settings.results_topic:
+            if msg.topic() not in self._lanes:
                 send_to_dead_letter(self._producer, self.settings, msg, str(e), "status-projector")
             else:
                 log.warning("skipped undecodable request record", extra={"offset": msg.offset(), "error": str(e)})
@@ -84,6 +94,7 @@ class Projector:
 
     def _apply(self, view: StatusView, messages: list[Message], generation: str) -> bool:
         events: list[Event] = []
+        lanes: list[str | None] = []
         offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
             error = msg.error()
@@ -96,7 +107,8 @@ class Projector:
             event = self._decode(msg)
             if event is not None:
                 events.append(bounded_in_time(event, logged_at(msg), self._skew))
-        applied = view.apply(events, offsets, generation)
+                lanes.append(self._lanes.get(topic))
+        applied = view.apply(events, offsets, generation, lanes)
         if applied:
             self.applied += len(events)
             metrics.PROJECTED_EVENTS.inc(len(events))

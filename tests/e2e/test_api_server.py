@@ -30,7 +30,7 @@ def _production_server(pipeline: Pipeline, tmp_path: Path, processes: int = 1, *
     env = {**os.environ, **pipeline.settings.as_env()}
     env.update(extra_env)
     port = free_port()
-    api = next(role for role in roles(env, 0, port, processes, tmp_path) if role.name == "api")
+    api = next(role for role in roles(env, [], port, processes, tmp_path) if role.name == "api")
     server = ManagedProcess("api", api.argv, tmp_path / "api.log", env=api.env)
     try:
         wait_until(lambda: port_open(port), 30, "API server", server)

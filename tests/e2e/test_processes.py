@@ -77,9 +77,9 @@ def test_every_console_script_answers_help_without_the_network(command: str) -> 
 def test_metrics_ports_follow_the_base_or_are_off(tmp_path: Path) -> None:
     from local_infra.up import roles
 
-    ports = {r.name: r.env.get("METRICS_PORT") for r in roles({}, 2, 8080, 1, tmp_path, metrics_base_port=9300)}
+    ports = {r.name: r.env.get("METRICS_PORT") for r in roles({}, ["", ""], 8080, 1, tmp_path, metrics_base_port=9300)}
     assert ports == {"projector": "9300", "worker-1": "9301", "worker-2": "9302", "webhooks": "9399", "api": None}
-    off = {r.name: r.env.get("METRICS_PORT") for r in roles({}, 2, 8080, 1, tmp_path, metrics_base_port=0)}
+    off = {r.name: r.env.get("METRICS_PORT") for r in roles({}, ["", ""], 8080, 1, tmp_path, metrics_base_port=0)}
     assert set(off.values()) == {"0", None}
 
 
