@@ -71,6 +71,9 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         "rate_limit_burst": 100_000,
         "read_rate_limit_per_second": 100_000.0,
         "read_rate_limit_burst": 100_000,
+        # Likewise the first lane's allowance: a test's uploads stay in the lane they ask for.
+        "interactive_rate_per_second": 100_000.0,
+        "interactive_burst": 100_000,
     }
 
     def make(**overrides: object) -> Settings:

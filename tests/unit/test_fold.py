@@ -193,3 +193,25 @@ def test_an_event_dated_past_its_log_time_and_the_skew_is_folded_at_that_bound()
     assert bounded_in_time(far, logged, skew).event_id == far.event_id
     near = ResizeFailed(task_id=TASK, occurred_at=logged + timedelta(minutes=1), error_code="x", error_message="y")
     assert bounded_in_time(near, logged, skew) is near
+
+
+def test_the_row_shows_the_lane_of_its_request_and_a_copy_in_another_lane_folds_the_same_in_any_order() -> None:
+    import itertools
+
+    from read_model.fold import apply
+
+    request = HISTORY[0]
+    assert isinstance(request, ResizeRequested)
+    rest = HISTORY[1:]
+    rows = set()
+    for lanes in itertools.permutations(["interactive", "bulk"]):
+        row = None
+        for lane in lanes:
+            row = apply(row, request, lane)
+        for event in rest:
+            row = apply(row, event)
+        rows.add(row)
+    assert len(rows) == 1
+    assert rows.pop().lane == "bulk"  # of equal events, the first lane by name
+    assert apply(None, request, "interactive").lane == "interactive"
+    assert apply(None, request).lane is None
