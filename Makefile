@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers clean
+.PHONY: install s3-server browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ vips:
 ## This project against thumbor and imaginary, same photo, same machine (installs them under .cache/).
 bench-peers: install s3-server vips
 	$(PY) -m bench.peers_bench --json var/bench-peers.json
+
+## Interactive uploads while a bulk import drains, with lanes and without; bulk's share under interactive load (~10 min).
+bench-lanes: install s3-server
+	$(PY) -m bench.lanes_bench
 
 ## What each store and broker hop of one image costs alone, client and server CPU (~1 minute).
 bench-hops: install s3-server
