@@ -31,7 +31,8 @@ def submit_resize() -> WerkzeugResponse:
     task_id, created, lane = _accept_upload()
     response = _finished_within(task_id, wait) if wait > 0 else None
     if response is None:
-        response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id, "lane": lane})
+        # The Celery-era body, exactly; the lane is in the Lane header and the status.
+        response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
         response.status_code = 202
     else:
         response.headers["Task-Id"] = task_id

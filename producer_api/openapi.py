@@ -123,6 +123,10 @@ SPEC: dict[str, Any] = {
                 "properties": {
                     "task_id": {"type": "string", "format": "uuid"},
                     "status": {"enum": ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]},
+                    "lane": {
+                        "type": ["string", "null"],
+                        "description": "The lane the request was queued in (null for tasks from before lanes)",
+                    },
                     "attempts": {"type": "integer", "minimum": 0},
                     "created_at": _TIME,
                     "started_at": _TIME,
@@ -197,7 +201,13 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "202": {
                         "description": "Accepted: the request event is in Kafka",
-                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "headers": {
+                            "Location": {"schema": {"type": "string"}},
+                            "Lane": {
+                                "description": "The lane the task was queued in (see the priority field)",
+                                "schema": {"type": "string"},
+                            },
+                        },
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
                     },
                     **_errors(401, 403, 413, 422, 429, 503),

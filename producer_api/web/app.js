@@ -31,9 +31,10 @@ function bytes(count) {
   return count < 1024 ? `${count} B` : `${(count / 1024).toFixed(count < 10240 ? 1 : 0)} KB`;
 }
 
-function formFor(file) {
+function formFor(file, lane) {
   const form = new FormData();
   form.append("file", file);
+  form.append("priority", lane);
   const sizes = $("sizes").value.trim();
   if (sizes) {
     form.append("sizes", sizes);
@@ -48,10 +49,12 @@ function formFor(file) {
 }
 
 class Job {
-  constructor(file) {
+  constructor(file, lane) {
     this.file = file;
+    this.lane = lane;
     this.node = element("li", { class: "job" });
-    this.node.append(element("h2", {}, file.name));
+    this.node.dataset.lane = lane;
+    this.node.append(element("h2", {}, file.name), element("span", { class: "lane" }, lane));
     this.state = element("span", { class: "state" });
     this.message = element("p", { class: "message" });
     this.results = element("div", { class: "results" });
@@ -71,7 +74,7 @@ class Job {
     // format=auto picks from Accept; fetch() sends */*, so say what an <img> here takes.
     const accept = $("format").value === "auto" ? { Accept: "image/avif,image/webp,image/*,*/*" } : {};
     const response = await fetch("/api/v1/images/resize", {
-      method: "POST", body: formFor(this.file), headers: { ...authHeaders(), ...accept },
+      method: "POST", body: formFor(this.file, this.lane), headers: { ...authHeaders(), ...accept },
     });
     if (response.status !== 202) {
       this.show("ERROR", await errorText(response));
@@ -124,6 +127,8 @@ class Job {
   }
 }
 
+const BULK_FROM_FILES = 5;
+
 function submit(files) {
   $("notice").hidden = true;
   const images = [...files].filter((f) => f.type.startsWith("image/") || f.type === "");
@@ -132,8 +137,10 @@ function submit(files) {
     $("notice").hidden = false;
     return;
   }
+  // A person waits for a few files; a folder's worth is an import, and goes to the bulk lane.
+  const lane = images.length > BULK_FROM_FILES ? "bulk" : "interactive";
   for (const file of images) {
-    const job = new Job(file);
+    const job = new Job(file, lane);
     job.run().catch((error) => job.show("ERROR", String(error)));
   }
 }
