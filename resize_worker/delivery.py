@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -61,19 +62,22 @@ def until_done(
     stop: threading.Event,
     first_wait: float,
     log_extra: dict[str, str] | None = None,
+    give_up_after: float | None = None,
 ) -> None:
     """Call until it returns, waiting a jittered, growing time after each transient failure.
 
     Stopped if told to stop meanwhile: the request is then not settled, and the
-    next owner of its partition handles it again.
+    next owner of its partition handles it again. With `give_up_after`, the last
+    transient failure is raised once that many seconds have passed.
     """
     attempt = 0
+    deadline = None if give_up_after is None else time.monotonic() + give_up_after
     while True:
         try:
             call()
             return
         except Exception as e:
-            if not transient(e):
+            if not transient(e) or (deadline is not None and time.monotonic() > deadline):
                 raise
             attempt += 1
             log.warning("%s: not done yet, trying again: %s", what, e, extra=log_extra)
@@ -145,8 +149,13 @@ class ExactlyOnce:
         position = [TopicPartition(topic, partition, offset + 1)]
         group = consumer.consumer_group_metadata()
         try:
+            # Bounded: offsets of a group that is rebalancing are refused until this very consumer
+            # rejoins, which it does only when polled; past the bound the transaction is aborted and
+            # the record rewound, so the loop polls and the rebalance can finish.
             self._retrying(
-                lambda: self._producer.send_offsets_to_transaction(position, group, self._timeout), "send_offsets"
+                lambda: self._producer.send_offsets_to_transaction(position, group, self._timeout),
+                "send_offsets",
+                give_up_after=3 * self._timeout,
             )
             self._retrying(lambda: self._producer.commit_transaction(self._timeout), "commit_transaction")
             return Commit.DONE
@@ -160,7 +169,7 @@ class ExactlyOnce:
             consumer.seek(TopicPartition(topic, partition, offset))
             return Commit.AGAIN
 
-    def _retrying(self, call: Callable[[], object], what: str) -> None:
+    def _retrying(self, call: Callable[[], object], what: str, give_up_after: float | None = None) -> None:
         """A coordinator that moves (its broker died) makes commit and abort time out until the new one
         answers; giving up there would take the worker down with the transaction still open."""
-        until_done(call, _retriable, what, self._stop, first_wait=0.2)
+        until_done(call, _retriable, what, self._stop, first_wait=0.2, give_up_after=give_up_after)

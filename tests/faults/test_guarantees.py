@@ -229,7 +229,7 @@ from common.settings import load_settings
 from resize_worker import delivery
 from resize_worker.worker import ResizeWorker
 
-def crash(self, msg):
+def crash(self, msg, consumer):
     self._producer.flush(10)  # the outcome reached the log, inside an open transaction
     os._exit(17)
 

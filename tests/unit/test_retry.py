@@ -56,3 +56,21 @@ def test_done_retry_or_dead_letter_is_decided_in_one_place() -> None:
     assert next_step(True, True, 1, 5) is Step.RETRY
     assert next_step(True, True, 4, 5) is Step.RETRY
     assert next_step(True, True, 5, 5) is Step.DEAD_LETTER
+
+
+def test_a_bounded_retry_raises_the_last_transient_failure_once_its_time_is_up() -> None:
+    import threading
+
+    import pytest
+
+    from resize_worker.delivery import until_done
+
+    calls = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise TimeoutError("the group is rebalancing")
+
+    with pytest.raises(TimeoutError):
+        until_done(refused, lambda e: True, "send_offsets", threading.Event(), first_wait=0.01, give_up_after=0.2)
+    assert len(calls) >= 2  # tried again before giving up
