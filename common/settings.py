@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # While a worker has work of several lanes in hand, each lane below the first gets at least this
     # share of its time, so a flood of interactive uploads slows bulk work down but never stops it.
     lane_min_share: float = Field(default=0.2, gt=0.0, lt=1.0)
+    # Niceness of the resize children serving lanes below the first: on a busy machine the OS gives
+    # their CPU to interactive resizes, the API, the store and the broker first. 0: no difference.
+    lower_lane_nice: int = Field(default=10, ge=0, le=19)
     # The lanes a worker serves (comma-separated); empty: all. `resize-worker --lanes bulk`.
     worker_lanes: str = ""
     # Where `imgresize replay` and `imgresize dlq republish` send requests; empty: the last lane.

@@ -85,17 +85,28 @@ class Attempts:
         self.settings = settings
         self.producer_id = producer_id
         self._stores: dict[str, ObjectStore] = {}
-        self.resizer = IsolatedResizer(settings.resize_memory_limit_mb, settings.resize_time_limit_seconds)
+        # One resize child per niceness: the first lane's at the worker's own, the lower lanes' at
+        # LOWER_LANE_NICE, so on a busy machine the OS runs interactive resizes (and the API, the
+        # store, the broker) before bulk ones.
+        self._resizers: dict[int, IsolatedResizer] = {}
+
+    def resizer(self, nice: int = 0) -> IsolatedResizer:
+        if nice not in self._resizers:
+            self._resizers[nice] = IsolatedResizer(
+                self.settings.resize_memory_limit_mb, self.settings.resize_time_limit_seconds, nice
+            )
+        return self._resizers[nice]
 
     def close(self) -> None:
-        self.resizer.close()
+        for resizer in self._resizers.values():
+            resizer.close()
 
     def _store(self, bucket: str) -> ObjectStore:
         if bucket not in self._stores:
             self._stores[bucket] = ObjectStore(self.settings, bucket=bucket)
         return self._stores[bucket]
 
-    def _succeed(self, request: ResizeRequested, attempt: int) -> ResizeCompleted:
+    def _succeed(self, request: ResizeRequested, attempt: int, nice: int) -> ResizeCompleted:
         started = time.monotonic()
         metrics.QUEUE_WAIT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         problem = source_problem(request, self.settings)
@@ -105,7 +116,7 @@ class Attempts:
             original = self._store(request.source.bucket).get(request.source.key)
         named = outputs_of(request, self.settings.max_variants)
         with metrics.RESIZE_SECONDS.time():
-            resized = self.resizer.resize_many(
+            resized = self.resizer(nice).resize_many(
                 original.data,
                 [target for _, target in named],
                 max_pixels=self.settings.max_pixels,
@@ -134,10 +145,12 @@ class Attempts:
             owner=request.owner,
         )
 
-    def run(self, request: ResizeRequested, attempt: int) -> tuple[Event, Step]:
-        """The outcome event, and what follows it (a ResizeFailed says retriable=True exactly when a retry does)."""
+    def run(self, request: ResizeRequested, attempt: int, nice: int = 0) -> tuple[Event, Step]:
+        """The outcome event, and what follows it (a ResizeFailed says retriable=True exactly when a retry does).
+
+        `nice`: the niceness of the resize child (the lane's)."""
         try:
-            return self._succeed(request, attempt), Step.DONE
+            return self._succeed(request, attempt, nice), Step.DONE
         except ResizeError as e:
             code, message, transient = e.code, str(e), False
         except ObjectNotFound as e:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import resource
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
@@ -31,8 +32,10 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["resize_worker.engine"])
 
 
-def _serve(conn: Connection, memory_limit_bytes: int) -> None:
+def _serve(conn: Connection, memory_limit_bytes: int, nice: int) -> None:
     """The child's loop: one request in, one answer out, until the pipe closes."""
+    if nice > 0:
+        os.nice(nice)
     if memory_limit_bytes > 0:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
     while True:
@@ -56,9 +59,11 @@ def _serve(conn: Connection, memory_limit_bytes: int) -> None:
 class IsolatedResizer:
     """resize_many in a reused child process; a child that meets a limit is replaced."""
 
-    def __init__(self, memory_limit_mb: int, time_limit_seconds: float) -> None:
+    def __init__(self, memory_limit_mb: int, time_limit_seconds: float, nice: int = 0) -> None:
         self.memory_limit_bytes = memory_limit_mb * 1024 * 1024
         self.time_limit_seconds = time_limit_seconds
+        # Added to the child's niceness: a child serving bulk work yields the CPU to the rest.
+        self.nice = nice
         self._child: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
 
@@ -67,7 +72,7 @@ class IsolatedResizer:
             self.close()
             parent, child = _CONTEXT.Pipe()
             self._child = _CONTEXT.Process(
-                target=_serve, args=(child, self.memory_limit_bytes), name="resize-child", daemon=True
+                target=_serve, args=(child, self.memory_limit_bytes, self.nice), name="resize-child", daemon=True
             )
             self._child.start()
             child.close()

@@ -108,7 +108,8 @@ class ResizeWorker:
         # Started is informational: not awaited, and only sent for an attempt that runs long.
         self._started.arm(lambda: delivery.send(self._event(started), durable=False))
         try:
-            outcome, step = self.attempts.run(request, attempt)
+            nice = self.settings.lower_lane_nice if lane.lane.rank > 0 else 0
+            outcome, step = self.attempts.run(request, attempt, nice)
         finally:
             self._started.disarm()
         delivery.send(self._event(outcome))

@@ -76,7 +76,7 @@ def test_hostile_uploads_fail_their_own_task_and_the_worker_goes_on(
     while pipeline.status(task_id).json()["status"] != "STARTED":
         assert time.monotonic() < deadline, "the slow task never started"
         time.sleep(0.05)
-    child = worker.attempts.resizer.child_pid
+    child = worker.attempts.resizer().child_pid
     assert child is not None
     os.kill(child, signal.SIGKILL)
     done = pipeline.wait_terminal(task_id, timeout=60)
@@ -86,7 +86,7 @@ def test_hostile_uploads_fail_their_own_task_and_the_worker_goes_on(
     assert all(thread.is_alive() for thread in pipeline.threads if thread.name == "worker")
     normal = pipeline.submit(jpeg_bytes(800, 600), width=200)
     assert pipeline.wait_terminal(normal.json()["task_id"])["status"] == "SUCCESS"
-    fresh = worker.attempts.resizer.child_pid
+    fresh = worker.attempts.resizer().child_pid
     assert fresh is not None and fresh != child
     peak = _peak_rss_mb(fresh)
     print(f"\nhostile uploads: resize child peak RSS {peak:.0f} MiB (limit {MEMORY_LIMIT_MB} MiB of address space)")

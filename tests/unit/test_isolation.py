@@ -79,3 +79,15 @@ def test_refusals_from_the_child_keep_their_code(resizer: IsolatedResizer) -> No
     with pytest.raises(ResizeError) as refused:
         resizer.resize_many(b"not an image at all", [Target(10, 10)], **BUDGET)
     assert refused.value.code == "not_an_image"
+
+
+def test_a_child_for_bulk_work_runs_at_the_niceness_it_was_given() -> None:
+    import os
+
+    low = IsolatedResizer(memory_limit_mb=1024, time_limit_seconds=30, nice=7)
+    try:
+        low.resize_many(PHOTO, [Target(80, 60)], **BUDGET)
+        assert low.child_pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, low.child_pid) == os.getpriority(os.PRIO_PROCESS, 0) + 7
+    finally:
+        low.close()
