@@ -8,10 +8,11 @@ worker serves every lane) and, with a 1920x1080 photo-like JPEG -> 400x400:
 3. the same import with the interactive client running beside it;
 4. the same with lanes off: the import sent as interactive, one FIFO lane
    (the before figure);
-5. the import with a worker killed by SIGKILL a third of the way (the stack
-   restarts it): lost tasks and repeated outcomes, counted in the results topic;
-6. an interactive and a bulk backlog queued at once (8 clients, no waiting):
-   bulk's measured share of worker time while both lanes have work.
+5. an interactive and a bulk backlog queued at once (8 clients, no waiting):
+   bulk's measured share of worker time while both lanes had a record waiting
+   on a worker (imgresize_lane_contended_work_seconds_total);
+6. the import with a worker killed by SIGKILL a third of the way (the stack
+   restarts it): lost tasks and repeated outcomes, counted in the results topic.
 Nothing is asserted: it prints numbers.
 """
 
@@ -168,8 +169,8 @@ class InteractiveProbe:
         self._thread.join()
 
 
-def lane_work_seconds() -> dict[str, float]:
-    """Worker time per lane, summed over the workers' /metrics."""
+def lane_work_seconds(series: str = "imgresize_lane_contended_work_seconds_total") -> dict[str, float]:
+    """Worker time per lane while another lane also had work waiting, summed over the workers' /metrics."""
     spent: dict[str, float] = {}
     for offset in range(1, 17):
         try:
@@ -177,7 +178,7 @@ def lane_work_seconds() -> dict[str, float]:
         except requests.RequestException:
             continue
         for line in text.splitlines():
-            if line.startswith("imgresize_lane_work_seconds_total{"):
+            if line.startswith(series + "{"):
                 lane = line.split('lane="', 1)[1].split('"', 1)[0]
                 spent[lane] = spent.get(lane, 0.0) + float(line.rsplit(" ", 1)[1])
     return spent
@@ -218,8 +219,8 @@ def import_with_probe(
 
 
 def saturated_share(stack: Stack, outcomes: Outcomes, image: bytes, each: int) -> tuple[float, float, tuple[int, int]]:
-    """Queue `each` interactive and `each` bulk uploads at once (8 clients, no waiting); from the last
-    submit until the interactive backlog is drained, bulk's share of worker time."""
+    """Queue `each` interactive and `each` bulk uploads at once (8 clients, no waiting); from the first
+    submit until the interactive backlog is drained, bulk's share of the workers' contended time."""
     lanes = ["interactive", "bulk"] * each
     ids: dict[str, list[str]] = {"interactive": [], "bulk": []}
     lock = threading.Lock()
@@ -236,10 +237,10 @@ def saturated_share(stack: Stack, outcomes: Outcomes, image: bytes, each: int) -
             with lock:
                 ids[lane].append(response.json()["task_id"])
 
+    before, began = lane_work_seconds(), time.monotonic()
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, lanes))
-    before, began = lane_work_seconds(), time.monotonic()
-    done_before = (outcomes.done(ids["interactive"]), outcomes.done(ids["bulk"]))
+    done_before = (0, 0)
     while outcomes.done(ids["interactive"]) < len(ids["interactive"]) and time.monotonic() - began < 600:
         time.sleep(0.05)
     after, window = lane_work_seconds(), time.monotonic() - began
@@ -285,23 +286,23 @@ def main(argv: list[str] | None = None) -> None:
         print(latency_line("4. the same, lanes off (one FIFO lane)", probe.latencies, probe.timeouts, idle_p50))
         print(f"   import beside it: {one_lane.rate:.1f}/s")
 
+        share, window, counts = saturated_share(stack, outcomes, image, args.bulk // 2)
+        print(
+            f"5. {args.bulk // 2} interactive and {args.bulk // 2} bulk uploads queued at once: while both lanes had "
+            f"work ({window:.1f} s, {counts[0]} interactive and {counts[1]} bulk done) bulk got {share:.1%} of "
+            f"the workers' contended time (floor LANE_MIN_SHARE 20%)"
+        )
         faulted, probe, killed = import_with_probe(stack, outcomes, image, args.bulk, "bulk", kill_at=1 / 3)
         with outcomes._lock:
             lost = sum(1 for t in faulted.task_ids if outcomes.completed[t] == 0)
             repeated = sum(1 for t in faulted.task_ids if outcomes.completed[t] > 1)
         print(
-            f"5. kill -9 of worker pid {killed} a third into a {len(faulted.task_ids)}-upload import: "
+            f"6. kill -9 of worker pid {killed} a third into a {len(faulted.task_ids)}-upload import: "
             f"{lost} lost, {repeated} tasks with more than one ResizeCompleted (at-least-once redo of the "
             f"killed worker's uncommitted records; the result object is the same key), drained at {faulted.rate:.1f}/s"
         )
         print(latency_line("   interactive during that run", probe.latencies, probe.timeouts, idle_p50))
 
-        share, window, counts = saturated_share(stack, outcomes, image, args.bulk // 2)
-        print(
-            f"6. {args.bulk // 2} interactive and {args.bulk // 2} bulk uploads queued at once: while both lanes had "
-            f"work ({window:.1f} s, {counts[0]} interactive and {counts[1]} bulk done) bulk got {share:.1%} of "
-            f"worker time (floor LANE_MIN_SHARE 20%)"
-        )
     finally:
         outcomes.close()
         stack.stop()

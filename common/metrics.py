@@ -60,6 +60,12 @@ LANE_REQUEST_TO_RESULT = Histogram(
     buckets=LATENCY,
 )
 LANE_WORK_SECONDS = Counter("imgresize_lane_work_seconds_total", "Worker time spent on each lane's records", ["lane"])
+LANE_CONTENDED_SECONDS = Counter(
+    "imgresize_lane_contended_work_seconds_total",
+    "Worker time spent on each lane's records while another lane also had a record waiting: the time "
+    "LANE_MIN_SHARE is a floor of",
+    ["lane"],
+)
 LANE_RECORDS = Counter("imgresize_lane_records_total", "Request and retry records handled, per lane", ["lane"])
 LANE_LAG = Gauge(
     "imgresize_lane_lag",

@@ -221,6 +221,8 @@ class ResizeWorker:
                 spent = time.monotonic() - began
                 self.shares.served(chosen.name, spent, ready)
                 metrics.LANE_WORK_SECONDS.labels(chosen.name).inc(spent)
+                if len(ready) > 1:
+                    metrics.LANE_CONTENDED_SECONDS.labels(chosen.name).inc(spent)
                 if settled is Commit.AGAIN:
                     continue  # rewound: the same record comes back from its lane's next poll
                 metrics.LANE_RECORDS.labels(chosen.name).inc()
