@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes clean
+.PHONY: install s3-server edge browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ install: $(INSTALLED)
 s3-server: install
 	$(PY) -m local_infra.s3 --prepare
 
+## nginx for the edge in front of the API: the machine's, else Debian's package unpacked into .cache/.
+edge: install
+	$(PY) -m local_infra.edge
+
 ## Headless Chromium for the web page test: Debian's package, installed when missing.
 browser:
 	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null 2>&1; then exit 0; fi; \
@@ -33,11 +37,11 @@ browser:
 
 ## Start Kafka (BROKERS=3: a replicated cluster), S3, the API on http://127.0.0.1:8080, the workers and the projector.
 ## WORKERS=4, or per lane: WORKERS=interactive=2,bulk=1.
-up: install s3-server
+up: install s3-server edge
 	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS))
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint browser s3-server
+test: install lint browser s3-server edge
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

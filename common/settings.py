@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     # Tasks of one key waiting or running in the lanes below the first; beyond it, 429 backlog_full.
     # Uploads to the first lane are never refused for a backlog. 0: no bound.
     max_backlog_per_key: int = Field(default=10_000, ge=0)
+    # Proxies in front of the API that set X-Forwarded-For (`make up`'s edge: 1). The client's
+    # address is then the one the nearest of them saw; 0: the peer's own address, and the header ignored.
+    trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
     # Failed authentications per client address before 429s instead of 401s.
     auth_failure_rate_per_second: float = 1.0
     auth_failure_burst: int = 20

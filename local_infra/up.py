@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import queue
+import secrets
 import shutil
 import signal
 import socket
@@ -24,9 +25,10 @@ from pathlib import Path
 
 from common.backoff import exponential
 from common.kafka import ensure_topics
-from common.settings import load_settings
+from common.settings import Settings, load_settings
 from common.store import ObjectStore
-from local_infra.process import spawn, terminate
+from local_infra.edge import Edge, EdgeConfig, self_signed_certificate, start_edge
+from local_infra.process import free_port, spawn, terminate
 from local_infra.stack import LocalServer, provide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +193,9 @@ def roles(
             # Threads running the app: long-poll requests hold one each while they wait.
             "--blocking-threads",
             "32",
+            # Without the edge in front, a client that never finishes its header frees its slot after 10 s.
+            "--http1-header-read-timeout",
+            "10000",
             "--workers-kill-timeout",
             "20",
             # Written in the request's thread under the GIL: a third of a status GET's CPU.
@@ -222,6 +227,29 @@ def roles(
     return [projector, *resize_workers, notifier, api]
 
 
+def kept_secret(path: Path) -> str:
+    """A random secret made on the stack's first start and kept with its data (mode 0600)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def start_stack_edge(args: argparse.Namespace, settings: Settings) -> Edge:
+    """nginx on the public port in front of an API on a free loopback port."""
+    certificate = self_signed_certificate(args.run_dir / "tls") if args.tls else None
+    config = EdgeConfig(
+        listen_port=args.api_port,
+        api_port=free_port(),
+        max_body_bytes=settings.max_upload_bytes,
+        state_dir=args.run_dir / "edge",
+        tls=certificate,
+    )
+    return start_edge(config, ROOT / ".cache")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imgresize-stack", description=__doc__)
     parser.add_argument(
@@ -231,7 +259,11 @@ def main(argv: list[str] | None = None) -> None:
         help="resize worker processes: a count (each serves every lane, interactive first), or dedicated "
         "ones per lane, e.g. interactive=2,bulk=1 (interactive+bulk=2: serving both)",
     )
-    parser.add_argument("--api-port", type=int, default=8080)
+    parser.add_argument("--api-port", type=int, default=8080, help="the public port (the edge's; the API's without it)")
+    parser.add_argument(
+        "--no-edge", action="store_true", help="no nginx in front: the API itself listens on the public port"
+    )
+    parser.add_argument("--tls", action="store_true", help="the edge speaks HTTPS, with a self-signed certificate")
     # On a small machine that also runs Kafka and S3, fewer API processes contend less (docs/PERFORMANCE.md).
     parser.add_argument("--api-processes", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     parser.add_argument("--kafka-port", type=int, default=9092, help="the first broker's port (a cluster: and after)")
@@ -263,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         env = {
             **os.environ,
             **infra.as_env(),
+            "IDEMPOTENCY_SECRET": os.environ.get("IDEMPOTENCY_SECRET")
+            or kept_secret(args.run_dir / "idempotency-secret"),
             "VIEW_PATH": str(args.run_dir / "status.sqlite3"),
             "PYTHONUNBUFFERED": "1",
             "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES") or MALLOC_TUNABLES,
@@ -281,10 +315,15 @@ def main(argv: list[str] | None = None) -> None:
                 say("stack", f"export {name}={value}")
             say("stack", "Kafka and S3 only (topics and bucket made) - Ctrl-C stops them")
         else:
+            edge = None if args.no_edge else start_stack_edge(args, settings)
+            if edge is not None:
+                # The API behind the edge: on a port of its own, trusting the edge's X-Forwarded-For.
+                env["TRUSTED_PROXY_HOPS"] = "1"
+                say("edge", f"nginx on {edge.url}, pid {edge.process.pid}, ready in {edge.ready_seconds:.1f}s")
             running = roles(
                 env,
                 args.workers,
-                args.api_port,
+                edge.config.api_port if edge is not None else args.api_port,
                 args.api_processes,
                 args.run_dir,
                 args.access_log,
@@ -298,9 +337,13 @@ def main(argv: list[str] | None = None) -> None:
                 if base
                 else "no metrics ports"
             )
-            say("stack", f"API on http://127.0.0.1:{args.api_port} (docs /docs, metrics /metrics); {ports}")
+            public = edge.url if edge is not None else f"http://127.0.0.1:{args.api_port}"
+            say("stack", f"API on {public} (docs /docs, metrics /metrics); {ports}")
             say("stack", "Ctrl-C stops everything")
-        servers = [ServerWatch(server) for server in infra.local_servers]
+        supervised: list[LocalServer] = [*infra.local_servers]
+        if not args.infra_only and edge is not None:
+            supervised.append(edge)
+        servers = [ServerWatch(server) for server in supervised]
         try:
             while not stop.wait(0.5):
                 now = time.monotonic()
@@ -312,6 +355,8 @@ def main(argv: list[str] | None = None) -> None:
             say("stack", "stopping")
             for role in reversed(running):
                 role.stop()
+            if not args.infra_only and edge is not None:
+                edge.stop()
     say("stack", "all stopped")
 
 

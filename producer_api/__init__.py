@@ -7,6 +7,7 @@ import io
 from typing import IO
 
 from flask import Flask, Request, Response
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import metrics
 from common.logs import configure_logging
@@ -71,6 +72,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     app.after_request(_whole_body)
+    if settings.trusted_proxy_hops:
+        # Client addresses (rate limits, lane allowances) are the edge's word for them, not the edge's own.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
     return app
 
 

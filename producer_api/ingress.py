@@ -230,7 +230,7 @@ class Ingress:
         except ImageServiceError:
             log.warning("local view not updated; the projector will catch up", extra={"task_id": request.task_id})
 
-    def _requests_log_end(self) -> dict[tuple[str, int], int]:
+    def requests_log_end(self) -> dict[tuple[str, int], int]:
         """The log end of every lane's requests topic, per partition."""
         if self._watermarks is None:
             self._watermarks = make_consumer(self.settings, "producer-api-watermarks", "producer_api")
@@ -254,7 +254,7 @@ class Ingress:
         row = view.get(task_id)
         if row is not None:
             return row
-        log_end = self._requests_log_end()
+        log_end = self.requests_log_end()
         deadline = time.monotonic() + self.settings.view_catch_up_seconds
         while True:
             applied = view.offsets()
@@ -286,7 +286,7 @@ class Ingress:
         if checks["kafka"] == "ok":
             try:
                 applied = self.view().offsets()
-                lag = sum(max(0, high - applied.get(tp, 0)) for tp, high in self._requests_log_end().items())
+                lag = sum(max(0, high - applied.get(tp, 0)) for tp, high in self.requests_log_end().items())
                 bound = self.settings.readiness_max_lag
                 checks["projector"] = "ok" if lag <= bound else f"{lag} requests behind (bound {bound})"
             except ImageServiceError as e:

@@ -74,8 +74,40 @@ def _sizes(raw: str) -> list[dict[str, str]]:
     return specs
 
 
+# A list of flat objects is two levels deep; ten variants of every field fit well within the size.
+MAX_VARIANTS_DEPTH = 2
+MAX_VARIANTS_CHARS = 16 * 1024
+
+
+def nesting_within(raw: str, limit: int) -> bool:
+    """Whether the JSON text nests lists and objects at most `limit` deep, checked before it is parsed
+    (the parser recurses per level: a deep enough text is a RecursionError, not a ValueError)."""
+    depth, in_string, escaped = 0, False, False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return False
+        elif char in "]}":
+            depth -= 1
+    return True
+
+
 def _variant_specs(raw: str) -> list[dict[str, str]]:
     """The `variants` field: a JSON list of objects with the single-output fields plus a name."""
+    if len(raw) > MAX_VARIANTS_CHARS:
+        raise ApiError(422, "invalid_variants", f"variants is at most {MAX_VARIANTS_CHARS} characters")
+    if not nesting_within(raw, MAX_VARIANTS_DEPTH):
+        raise ApiError(422, "invalid_variants", "variants must be a JSON list of flat objects")
     try:
         items = json.loads(raw)
     except ValueError as e:

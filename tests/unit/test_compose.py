@@ -45,7 +45,7 @@ def test_every_command_is_a_real_entry_point() -> None:
 
 def test_app_services_share_one_configuration() -> None:
     envs = [COMPOSE["services"][name]["environment"] for name in ("api", "worker", "projector", "topics")]
-    api_only = {"PROMETHEUS_MULTIPROC_DIR", "API_METRICS_HOST", "API_METRICS_PORT"}
+    api_only = {"PROMETHEUS_MULTIPROC_DIR", "API_METRICS_HOST", "API_METRICS_PORT", "TRUSTED_PROXY_HOPS"}
     shared = {k: v for k, v in envs[0].items() if k not in api_only}
     assert all({k: v for k, v in env.items() if k not in api_only} == shared for env in envs)
     assert shared["AUTH_REQUIRED"] == "true"
@@ -93,3 +93,16 @@ def test_the_image_runs_the_roles_with_the_malloc_settings_of_the_local_stack() 
 
     dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
     assert f"ENV GLIBC_TUNABLES={MALLOC_TUNABLES}" in dockerfile
+
+
+def test_only_the_edge_is_published_and_it_fills_in_every_name_of_its_template() -> None:
+    import re
+
+    services = COMPOSE["services"]
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"edge"}
+    template = (ROOT / "edge" / "nginx.conf.template").read_text()
+    names = set(re.findall(r"\$\{(EDGE_[A-Z_]+)\}", template))
+    assert names == set(services["edge"]["environment"])
+    assert services["edge"]["environment"]["EDGE_API_ADDRESS"] == "api:8080"
+    assert "IDEMPOTENCY_SECRET" in services["api"]["environment"]
