@@ -244,16 +244,20 @@ class Ingress:
         return ends
 
     def find_task(self, task_id: str) -> TaskRow | None:
-        """The task's row; for an id not in the view yet, first wait for the view to reach the log end.
+        """The task's row; for an id not in the view yet, first wait for the view to reach the log end."""
+        row = self.view().get(task_id)
+        if row is not None:
+            return row
+        return self.caught_up_row(task_id)
+
+    def caught_up_row(self, task_id: str) -> TaskRow | None:
+        """The task's row once this view has folded every lane's requests topic up to its end as of now.
 
         A task accepted by any replica is in its lane's requests topic before its 202,
-        so once this view has folded the topic up to its current end, a missing
+        so once this view has folded the topics up to their current ends, a missing
         row means an unknown id. A view that cannot catch up in time is a 503.
         """
         view = self.view()
-        row = view.get(task_id)
-        if row is not None:
-            return row
         log_end = self.requests_log_end()
         deadline = time.monotonic() + self.settings.view_catch_up_seconds
         while True:

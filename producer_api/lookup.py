@@ -39,9 +39,9 @@ def task_or_404(raw_id: str) -> TaskRow:
     if row is None:
         raise ApiError(404, "not_found", f"no task {task_id}")
     if row.owner is not None and row.owner != g.get("client"):
-        # The work an unknown id costs (the log ends asked of Kafka) is done for another key's task
-        # too, so the time of the 404 does not tell that the task exists.
-        service.requests_log_end()
+        # The work an unknown id costs (the log ends asked of Kafka, the view checked against them)
+        # is done for another key's task too, so the time of the 404 does not tell that it exists.
+        service.caught_up_row(task_id)
         raise ApiError(404, "not_found", f"no task {task_id}")
     return row
 
