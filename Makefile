@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes clean
+.PHONY: install s3-server edge browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-edge clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,9 +36,9 @@ browser:
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
 ## Start Kafka (BROKERS=3: a replicated cluster), S3, the API on http://127.0.0.1:8080, the workers and the projector.
-## WORKERS=4, or per lane: WORKERS=interactive=2,bulk=1.
+## WORKERS=4, or per lane: WORKERS=interactive=2,bulk=1. nginx is the edge on :8080; TLS=1 for HTTPS, NO_EDGE=1 for none.
 up: install s3-server edge
-	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS))
+	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TLS),--tls) $(if $(NO_EDGE),--no-edge)
 
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
 test: install lint browser s3-server edge
@@ -83,6 +83,10 @@ bench-peers: install s3-server vips
 ## Interactive uploads while a bulk import drains, with lanes and without; bulk's share under interactive load (~10 min).
 bench-lanes: install s3-server
 	$(PY) -m bench.lanes_bench
+
+## What the edge (nginx) costs per request: the same load through it and straight to the API (~5 minutes).
+bench-edge: install s3-server edge
+	$(PY) -m bench.edge_bench
 
 ## What each store and broker hop of one image costs alone, client and server CPU (~1 minute).
 bench-hops: install s3-server

@@ -99,27 +99,38 @@ class Import:
         return len(self.task_ids) / (self.finished - self.started) if self.finished > self.started else 0.0
 
 
-def submit_import(stack: Stack, image: bytes, count: int, priority: str, clients: int = 4) -> Import:
-    """Submit `count` uploads in `priority` from `clients` threads (returns once all are accepted)."""
-    made = Import(started=time.time())
+def submit(stack: Stack, image: bytes, lanes: list[str], clients: int) -> tuple[dict[str, list[str]], int]:
+    """One upload per entry of `lanes`, in that lane, from `clients` threads: the task ids by lane, and
+    how many were refused."""
+    accepted: dict[str, list[str]] = {lane: [] for lane in lanes}
+    refused = 0
     lock = threading.Lock()
 
-    def one(_: int) -> None:
+    def one(lane: str) -> None:
         with requests.Session() as session:
             response = session.post(
                 f"{stack.base_url}/api/v1/images/resize",
                 files={"file": ("i.jpg", image)},
-                data={**FORM, "priority": priority},
+                data={**FORM, "priority": lane},
                 timeout=120,
             )
+        nonlocal refused
         with lock:
             if response.status_code == 202:
-                made.task_ids.append(response.json()["task_id"])
+                accepted[lane].append(response.json()["task_id"])
             else:
-                made.refused += 1
+                refused += 1
 
     with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(one, range(count)))
+        list(pool.map(one, lanes))
+    return accepted, refused
+
+
+def submit_import(stack: Stack, image: bytes, count: int, priority: str, clients: int = 4) -> Import:
+    """Submit `count` uploads in `priority` from `clients` threads (returns once all are accepted)."""
+    made = Import(started=time.time())
+    accepted, made.refused = submit(stack, image, [priority] * count, clients)
+    made.task_ids = accepted[priority]
     return made
 
 
@@ -188,9 +199,12 @@ def worker_pids(stack: Stack) -> list[int]:
     return [pid for pid in procstat.children(stack.process.pid) if "resize-worker" in procstat.command_line(pid)]
 
 
-def latency_line(label: str, latencies: list[float], timeouts: int, idle_p50: float | None = None) -> str:
+def latency_line(label: str, latencies: list[float], timeouts: int, idle: tuple[float, float] | None = None) -> str:
+    """p50, p90 and max in ms; with `idle` (its p50 and max, ms), the ratios to them."""
     p50, top = percentile(latencies, 50) * 1000, max(latencies, default=float("nan")) * 1000
-    ratios = f" ({p50 / idle_p50:.2f}x idle p50, max {top / idle_p50:.2f}x)" if idle_p50 else ""
+    ratios = ""
+    if idle:
+        ratios = f" ({p50 / idle[0]:.2f}x idle p50; max {top / idle[0]:.2f}x idle p50, {top / idle[1]:.2f}x idle max)"
     return (
         f"{label:<44} n={len(latencies):<4} p50 {p50:7.1f} ms  p90 {percentile(latencies, 90) * 1000:7.1f} ms"
         f"  max {top:7.1f} ms{ratios}" + (f"  timeouts {timeouts}" if timeouts else "")
@@ -221,25 +235,8 @@ def import_with_probe(
 def saturated_share(stack: Stack, outcomes: Outcomes, image: bytes, each: int) -> tuple[float, float, tuple[int, int]]:
     """Queue `each` interactive and `each` bulk uploads at once (8 clients, no waiting); from the first
     submit until the interactive backlog is drained, bulk's share of the workers' contended time."""
-    lanes = ["interactive", "bulk"] * each
-    ids: dict[str, list[str]] = {"interactive": [], "bulk": []}
-    lock = threading.Lock()
-
-    def one(lane: str) -> None:
-        with requests.Session() as session:
-            response = session.post(
-                f"{stack.base_url}/api/v1/images/resize",
-                files={"file": ("i.jpg", image)},
-                data={**FORM, "priority": lane},
-                timeout=120,
-            )
-        if response.status_code == 202:
-            with lock:
-                ids[lane].append(response.json()["task_id"])
-
     before, began = lane_work_seconds(), time.monotonic()
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, lanes))
+    ids, _ = submit(stack, image, ["interactive", "bulk"] * each, 8)
     done_before = (0, 0)
     while outcomes.done(ids["interactive"]) < len(ids["interactive"]) and time.monotonic() - began < 600:
         time.sleep(0.05)
@@ -268,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
 
         with requests.Session() as session:
             idle = [t for t in (interactive_once(session, stack, image) for _ in range(args.idle_uploads)) if t]
-        idle_p50 = percentile(idle, 50) * 1000
+        idle_p50 = (percentile(idle, 50) * 1000, max(idle) * 1000)
         print(latency_line("1. interactive, idle stack", idle, 0))
 
         alone = submit_import(stack, image, args.bulk, "bulk")

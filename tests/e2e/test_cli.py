@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,27 @@ def test_several_sizes_save_one_file_per_variant(pipeline: Pipeline, tmp_path: P
 def test_bad_sizes(size: str) -> None:
     with pytest.raises(ValueError):
         parse_size(size)
+
+
+def test_submit_with_a_priority_then_lanes_shows_each_lanes_backlog(
+    pipeline_factory: Callable[..., Pipeline], tmp_path: Path
+) -> None:
+    import os
+
+    pipeline = pipeline_factory(workers=0)
+    batch = tmp_path / "in"
+    batch.mkdir()
+    for i in range(3):
+        (batch / f"p{i}.jpg").write_bytes(jpeg_bytes(60, 40))
+    run = _run("submit", str(batch), "--size", "20x20", "--priority", "bulk", "--url", pipeline.base_url)
+    assert run.returncode == 0, run.stderr
+
+    env = {**os.environ, **pipeline.settings.as_env(), "COLUMNS": "250"}
+    shown = subprocess.run([IMGRESIZE, "lanes"], capture_output=True, text=True, timeout=120, env=env)
+    assert shown.returncode == 0, shown.stderr
+    rows = {line.split("│")[2].strip(): line for line in shown.stdout.splitlines() if line.count("│") >= 7}
+    bulk = rows[pipeline.settings.lane("bulk").requests_topic]
+    interactive = rows[pipeline.settings.requests_topic]
+    # log end, done, waiting: three bulk requests wait (no workers); the interactive lane is empty.
+    assert [cell.strip() for cell in bulk.split("│")[4:7]] == ["3", "0", "3"]
+    assert [cell.strip() for cell in interactive.split("│")[4:7]] == ["0", "0", "0"]
