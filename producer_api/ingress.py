@@ -10,10 +10,11 @@ import time
 import uuid
 from typing import Literal
 
-from confluent_kafka import Consumer, KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka.admin import OffsetSpec
 
 from common.errors import BrokerUnavailable, ImageServiceError, ObjectExists, ObjectNotFound
-from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait, requests_topics
+from common.kafka import make_admin, make_producer, produce_and_wait, requests_topics
 from common.lanes import Lane
 from common.settings import Settings
 from common.store import ObjectStore
@@ -77,7 +78,8 @@ class Ingress:
         self._broker_down = threading.Event()
         self.producer = make_producer(settings, "producer_api", error_cb=self._on_kafka_error)
         self.producer_id = producer_name("producer_api")
-        self._watermarks: Consumer | None = None
+        self._admin = make_admin(settings)
+        self._partitions: tuple[float, list[TopicPartition]] = (0.0, [])
         self.views = ViewConnections(settings.view_path)
         # Requests naming one idempotent task take turns from the check to the acknowledged event:
         # of two bodies sent at once with one key, one is accepted and the other is a 422.
@@ -230,18 +232,38 @@ class Ingress:
         except ImageServiceError:
             log.warning("local view not updated; the projector will catch up", extra={"task_id": request.task_id})
 
-    def requests_log_end(self) -> dict[tuple[str, int], int]:
-        """The log end of every lane's requests topic, per partition."""
-        if self._watermarks is None:
-            self._watermarks = make_consumer(self.settings, "producer-api-watermarks", "producer_api")
-        ends = {}
+    def _requests_partitions(self) -> list[TopicPartition]:
+        """Every partition of every lane's requests topic, looked up again every PARTITION_CHECK_SECONDS."""
+        listed_at, partitions = self._partitions
+        if partitions and time.monotonic() - listed_at < self.settings.partition_check_seconds:
+            return partitions
+        found = []
         for topic in requests_topics(self.settings):
+            metadata = self.producer.list_topics(topic, timeout=2)
+            found += [TopicPartition(topic, p) for p in sorted(metadata.topics[topic].partitions)]
+        self._partitions = (time.monotonic(), found)
+        return found
+
+    def requests_log_end(self, timeout: float = 2.0) -> dict[tuple[str, int], int]:
+        """The log end of every lane's requests topic, per partition: one ListOffsets request per broker.
+
+        Retried within `timeout`: right after a topic is created, or while a leader moves,
+        the broker briefly answers "not leader".
+        """
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                marks = high_watermarks(self._watermarks, topic, timeout=2)
+                asked = {tp: OffsetSpec.latest() for tp in self._requests_partitions()}
+                answers = self._admin.list_offsets(asked, request_timeout=timeout)
+                return {(tp.topic, tp.partition): f.result(timeout=timeout + 1).offset for tp, f in answers.items()}
             except Exception as e:  # noqa: BLE001 - any client error means we cannot know the log end
-                raise BrokerUnavailable(f"cannot read the log end of {topic}: {e}") from e
-            ends.update({(topic, p): high for p, high in marks.items()})
-        return ends
+                # A fresh client: after a broker restart the old one keeps asking with a leader epoch
+                # the broker has fenced (FENCED_LEADER_EPOCH) instead of looking the leaders up again.
+                self._admin = make_admin(self.settings)
+                self._partitions = (0.0, [])
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable(f"cannot read the log end of the requests topics: {e}") from e
+                time.sleep(0.05)
 
     def find_task(self, task_id: str) -> TaskRow | None:
         """The task's row; for an id not in the view yet, first wait for the view to reach the log end."""
@@ -302,5 +324,3 @@ class Ingress:
 
     def close(self) -> None:
         self.producer.flush(5)
-        if self._watermarks is not None:
-            self._watermarks.close()
