@@ -24,8 +24,6 @@ class LaneShares:
         self.lanes = tuple(lanes)
         self._rate = min_share / (1.0 - min_share)
         self._owed: dict[str, float] = dict.fromkeys(self.lanes[1:], 0.0)
-        # Worker time per lane while more than one lane had work: what the share is measured on.
-        self.contended_seconds: dict[str, float] = dict.fromkeys(self.lanes, 0.0)
 
     def pick(self, ready: Sequence[str]) -> str | None:
         """The lane to serve next among those with a record in hand."""
@@ -43,7 +41,6 @@ class LaneShares:
             # One lane with work: nothing is owed across lanes, and no credit carries into the next contention.
             self._owed = dict.fromkeys(self._owed, 0.0)
             return
-        self.contended_seconds[lane] = self.contended_seconds.get(lane, 0.0) + seconds
         if lane in self._owed:
             self._owed[lane] = max(-_MAX_OWED_SECONDS, self._owed[lane] - seconds)
         for other in set(ready):
