@@ -251,16 +251,18 @@ class Ingress:
         the broker briefly answers "not leader".
         """
         deadline = time.monotonic() + timeout
+        renewed = False
         while True:
             try:
                 asked = {tp: OffsetSpec.latest() for tp in self._requests_partitions()}
                 answers = self._admin.list_offsets(asked, request_timeout=timeout)
                 return {(tp.topic, tp.partition): f.result(timeout=timeout + 1).offset for tp, f in answers.items()}
             except Exception as e:  # noqa: BLE001 - any client error means we cannot know the log end
-                # A fresh client: after a broker restart the old one keeps asking with a leader epoch
-                # the broker has fenced (FENCED_LEADER_EPOCH) instead of looking the leaders up again.
-                self._admin = make_admin(self.settings)
-                self._partitions = (0.0, [])
+                # A fresh client, once per call: after a broker restart the old one keeps asking with a
+                # leader epoch the broker has fenced (FENCED_LEADER_EPOCH) instead of looking leaders up.
+                if not renewed:
+                    self._admin, renewed = make_admin(self.settings), True
+                    self._partitions = (0.0, [])
                 if time.monotonic() > deadline:
                     raise BrokerUnavailable(f"cannot read the log end of the requests topics: {e}") from e
                 time.sleep(0.05)
