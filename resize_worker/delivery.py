@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from common.backoff import jittered
 from common.errors import BrokerUnavailable
@@ -83,6 +83,35 @@ def until_done(
             log.warning("%s: not done yet, trying again: %s", what, e, extra=log_extra)
             if stop.wait(jittered(attempt, first_wait, 5.0)):
                 raise Stopped(f"stopping before {what}") from e
+
+
+def bounded(call: Callable[[], object], seconds: float, what: str) -> None:
+    """Run a transactional call, giving it up after `seconds` even if it does not return.
+
+    After its transaction coordinator moved, a producer can stay stuck re-acquiring
+    its producer id ("Not coordinator: retrying") with send_offsets_to_transaction
+    blocked far past its own timeout, while its consumer cannot rejoin its group.
+    Past the bound this raises a fatal error: the worker then starts fresh clients
+    (worker.starts_over), whose producer, with the same transactional.id, fences
+    the stuck one and aborts its transaction.
+    """
+    done = threading.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as e:  # noqa: BLE001 - handed to the waiting thread
+            failure.append(e)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=f"txn-{what}", daemon=True).start()
+    if not done.wait(seconds):
+        stuck = KafkaError(KafkaError._TIMED_OUT, f"{what} still blocked after {seconds:.0f} s", fatal=True)
+        raise KafkaException(stuck)
+    if failure:
+        raise failure[0]
 
 
 def _retriable(e: Exception) -> bool:
@@ -171,5 +200,13 @@ class ExactlyOnce:
 
     def _retrying(self, call: Callable[[], object], what: str, give_up_after: float | None = None) -> None:
         """A coordinator that moves (its broker died) makes commit and abort time out until the new one
-        answers; giving up there would take the worker down with the transaction still open."""
-        until_done(call, _retriable, what, self._stop, first_wait=0.2, give_up_after=give_up_after)
+        answers; giving up there would take the worker down with the transaction still open. A call
+        that blocks past two of its timeouts is a stuck producer: fatal, see `bounded`."""
+        until_done(
+            lambda: bounded(call, 2 * self._timeout + 5, what),
+            _retriable,
+            what,
+            self._stop,
+            first_wait=0.2,
+            give_up_after=give_up_after,
+        )

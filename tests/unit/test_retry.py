@@ -74,3 +74,23 @@ def test_a_bounded_retry_raises_the_last_transient_failure_once_its_time_is_up()
     with pytest.raises(TimeoutError):
         until_done(refused, lambda e: True, "send_offsets", threading.Event(), first_wait=0.01, give_up_after=0.2)
     assert len(calls) >= 2  # tried again before giving up
+
+
+def test_a_transactional_call_that_blocks_past_its_bound_is_a_fatal_error() -> None:
+    import threading
+
+    import pytest
+    from confluent_kafka import KafkaException
+
+    from resize_worker.delivery import bounded
+    from resize_worker.worker import starts_over
+
+    release = threading.Event()
+    with pytest.raises(KafkaException) as stuck:
+        bounded(lambda: release.wait(10), 0.2, "send_offsets")
+    release.set()
+    assert stuck.value.args[0].fatal()
+    assert starts_over(stuck.value.args[0])  # the worker starts fresh clients, it does not stop
+    bounded(lambda: None, 1.0, "commit_transaction")  # a call that returns in time is left alone
+    with pytest.raises(ValueError):
+        bounded(lambda: int("x"), 1.0, "abort_transaction")  # its own error is its own
