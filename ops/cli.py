@@ -118,7 +118,8 @@ def _topics(settings: Settings, args: argparse.Namespace) -> int:
 def _lanes(settings: Settings, args: argparse.Namespace) -> int:
     table = Table(title="lanes, highest priority first")
     for column in ("lane", "topic", "group", "log end", "done", "waiting"):
-        table.add_column(column)
+        # Topic and group names are the point of the table: folded onto a second line, never cut.
+        table.add_column(column, overflow="fold")
     for backlog in lane_backlogs(settings):
         table.add_row(
             backlog.lane.name,
