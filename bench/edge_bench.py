@@ -20,7 +20,7 @@ import time
 import requests
 
 from bench import corpus, procstat
-from bench.e2e_bench import Stack, percentile, start_stack
+from bench.e2e_bench import Stack, percentile, run_users, start_stack
 
 FORM = {"width": "400", "height": "400"}
 
@@ -58,11 +58,7 @@ def submit_and_wait(base: str, image: bytes, clients: int, seconds: float) -> tu
                     with lock:
                         latencies.append(time.perf_counter() - started)
 
-    threads = [threading.Thread(target=user) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_users(user, clients)
     return len(latencies), latencies
 
 
