@@ -13,6 +13,7 @@ COPY resize_worker resize_worker
 COPY status_store status_store
 COPY read_model read_model
 COPY webhook_notifier webhook_notifier
+COPY store_janitor store_janitor
 COPY vocabulary vocabulary
 COPY ops ops
 COPY local_infra local_infra

@@ -102,7 +102,7 @@ bench-e2e: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store local_infra ops bench webhook_notifier vocabulary read_model
+	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store store_janitor local_infra ops bench webhook_notifier vocabulary read_model
 
 clean:
 	rm -rf $(VENV) .cache var

@@ -86,6 +86,20 @@ WEBHOOK_DELIVERIES = Counter(
 )
 WEBHOOK_ATTEMPTS = Counter("imgresize_webhook_attempts_total", "Webhook POST attempts, retries included")
 WEBHOOK_SECONDS = Histogram("imgresize_webhook_seconds", "One webhook POST", buckets=LATENCY)
+ERASED_OBJECTS = Counter(
+    "imgresize_lifecycle_erased_objects_total", "Objects deleted from the store, by why: deleted, expired", ["reason"]
+)
+ERASED_BYTES = Counter(
+    "imgresize_lifecycle_erased_bytes_total", "Bytes deleted from the store, by why: deleted, expired", ["reason"]
+)
+EXPIRED_BACKLOG = Gauge(
+    "imgresize_lifecycle_expired_backlog_objects", "Expired objects found by the last sweep, not yet deleted"
+)
+JANITOR_SWEEPS = Counter("imgresize_lifecycle_sweeps_total", "Janitor sweeps of the bucket, by outcome", ["outcome"])
+JANITOR_LEASE = Gauge("imgresize_lifecycle_lease", "1 while this janitor holds the sweep lease")
+FORGOTTEN_TASKS = Counter(
+    "imgresize_view_forgotten_tasks_total", "Task rows dropped from the status view past their status TTL"
+)
 PROJECTED_EVENTS = Counter("imgresize_projected_events_total", "Events folded into the status view")
 
 

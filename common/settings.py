@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.lanes import Lane, lane_names, per_lane, plan_lanes
+from common.retention import Retention
 from schemas import DEAD_LETTER_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC, RETRY_TOPIC
 
 
@@ -55,8 +56,10 @@ class Settings(BaseSettings):
     topic_replication_factor: int = 1
     # With 3 replicas, 2: an acks=all write is on two brokers before it is acknowledged.
     topic_min_insync_replicas: int = 1
-    # Requests and results are kept long enough to replay and to rebuild views.
-    topic_retention_ms: int = 30 * 24 * 3600 * 1000
+    # Requests and results are kept long enough to replay and to rebuild views: at least as long as
+    # the view promises to answer for a task (the longer of the TTLs below, plus STATUS_TTL_SECONDS);
+    # -1: for ever. Checked at start.
+    topic_retention_ms: int = 40 * 24 * 3600 * 1000
 
     # Lanes, highest priority first. The first keeps REQUESTS_TOPIC, RETRY_TOPIC and WORKER_GROUP as
     # they are; every other lane suffixes them with its name (image.resize.requested.bulk).
@@ -181,8 +184,34 @@ class Settings(BaseSettings):
     # How far in the future (by its record's log time) an event may date itself; later claims are
     # folded as this far ahead, so a forged far-future outcome cannot win a task's fold for ever.
     event_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    # Lifecycle. Results and variants are kept this long after they are written; then the status and
+    # result routes answer 410 expired and the bytes leave the store. 0: kept for ever.
+    result_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)
+    # Originals (originals/ and incoming/), from their upload; a replay needs them. Unset: RESULT_TTL_SECONDS.
+    original_ttl_seconds: int | None = Field(default=None, ge=0)
+    # How long the status of an expired or deleted task still answers 410 (expired, deleted) before
+    # the view forgets it and answers 404, as for an id it never knew.
+    status_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
+    # How often the janitor lists the bucket for expired objects, and whether it does: `auto` sweeps
+    # unless the store took lifecycle rules that express every TTL (whole days), `always`, `never`.
+    lifecycle_sweep: Literal["auto", "always", "never"] = "auto"
+    # Offer the store expiration rules for the TTLs that are whole days (MinIO, AWS S3, SeaweedFS take
+    # them; versitygw answers 501). Rules named imgresize-* are replaced; the bucket's others are kept.
+    lifecycle_rules: bool = True
+    lifecycle_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # Objects deleted per second at most by the janitor, so a large expiry does not crowd out the
+    # store's live traffic; deletes go in batches of up to LIFECYCLE_BATCH (S3 DeleteObjects: 1,000).
+    lifecycle_delete_rate: float = Field(default=500.0, gt=0)
+    lifecycle_batch: int = Field(default=500, ge=1, le=1000)
+    # A deleted task's keys are swept again this long after its deletion, by the janitor: a resize
+    # that read the original just before the deletion writes its result at most this much later.
+    lifecycle_delete_recheck_seconds: float = Field(default=120.0, ge=0)
+    lifecycle_group: str = "imgresize-janitor"
+
     # Status view.
     view_path: Path = Path("var/status.sqlite3")
+    # How often the projector drops the rows of tasks past their status TTL.
+    view_purge_seconds: float = Field(default=60.0, gt=0)
     # How often the projector looks for partitions added to the topics since it started.
     partition_check_seconds: float = 30.0
 
@@ -201,6 +230,8 @@ class Settings(BaseSettings):
         """The environment that gives another process exactly these settings (secrets included)."""
         values = {}
         for name, value in self.model_dump().items():
+            if value is None:
+                continue  # unset: the child takes the same default
             shown = value.get_secret_value() if isinstance(value, SecretStr) else value
             values[name.upper()] = str(shown)
         return values
@@ -217,6 +248,29 @@ class Settings(BaseSettings):
         if self.lane_min_share * (len(plan) - 1) >= 1.0:
             raise ValueError("LANE_MIN_SHARE times the lanes below the first must stay under 1")
         return self
+
+    @model_validator(mode="after")
+    def _topics_outlive_the_view(self) -> Settings:
+        """A rebuild from the topics answers as the view did: no topic forgets a task before the view does."""
+        promised = self.retention.promised_ms
+        kept = {lane.requests_topic: lane.retention_ms for lane in self.lane_plan}
+        kept[self.results_topic] = self.topic_retention_ms
+        for topic, retention in kept.items():
+            if retention == -1:
+                continue
+            if promised is None or retention < promised:
+                needed = "-1 (for ever), as RESULT_TTL_SECONDS is 0" if promised is None else f"at least {promised}"
+                raise ValueError(
+                    f"{topic} keeps events {retention} ms, but the view answers for a task longer: its retention "
+                    f"(TOPIC_RETENTION_MS, LANE_RETENTION_MS) must be {needed}"
+                )
+        return self
+
+    @functools.cached_property
+    def retention(self) -> Retention:
+        """The TTLs of results, originals and statuses."""
+        original = self.result_ttl_seconds if self.original_ttl_seconds is None else self.original_ttl_seconds
+        return Retention.of_seconds(self.result_ttl_seconds, original, self.status_ttl_seconds)
 
     # Comma-separated settings, parsed once per process.
 

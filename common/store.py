@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import urllib3
 from minio import Minio
+from minio.commonconfig import ENABLED, Filter
+from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from minio.helpers import normalize_headers
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 
 from common.errors import ObjectExists, ObjectNotFound, StoreUnavailable
+from common.retention import Listed
 from common.settings import Settings, endpoint_host
 
 _MISSING = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
+# The lifecycle rules this service sets on its bucket are named so; others are left alone.
+_RULE_PREFIX = "imgresize-"
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class StoredObject:
     content_type: str
     etag: str
     size: int
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,13 @@ def _translate(e: Exception, key: str) -> Exception:
 
 
 _FAILURES = (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    try:
+        return parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 class ObjectStore:
@@ -126,13 +141,14 @@ class ObjectStore:
             data = response.read()
             content_type = response.headers.get("Content-Type", "application/octet-stream")
             etag = response.headers.get("ETag", "").strip('"')
+            modified = response.headers.get("Last-Modified")
         except _FAILURES as e:
             raise _translate(e, key) from e
         finally:
             if response is not None:
                 response.close()
                 response.release_conn()
-        return StoredObject(data, content_type, etag, len(data))
+        return StoredObject(data, content_type, etag, len(data), _http_date(modified))
 
     def stat(self, key: str) -> ObjectInfo:
         try:
@@ -166,6 +182,71 @@ class ObjectStore:
             self._client.remove_object(self.bucket, key)
         except _FAILURES as e:
             raise _translate(e, key) from e
+
+    def delete_many(self, keys: Sequence[str]) -> list[str]:
+        """Delete up to 1,000 keys in one request (S3 DeleteObjects); absent keys are no error. Returns the
+        keys the store refused to delete."""
+        if not keys:
+            return []
+        try:
+            errors = list(self._client.remove_objects(self.bucket, [DeleteObject(k) for k in keys]))
+        except _FAILURES as e:
+            raise _translate(e, keys[0]) from e
+        return [str(e.name) for e in errors if e.code not in _MISSING]
+
+    def listed(self, prefix: str = "", start_after: str | None = None) -> Iterator[Listed]:
+        """Every object under `prefix` with its time and size, in key order (lazily, a page at a time)."""
+        try:
+            for o in self._client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=start_after):
+                if o.last_modified is not None:
+                    yield Listed(str(o.object_name), o.last_modified, int(o.size or 0))
+        except _FAILURES as e:
+            raise _translate(e, prefix) from e
+
+    def set_expiry_rules(self, rules: Sequence[tuple[str, int]]) -> bool:
+        """Ask the store to expire objects itself: (prefix, days) rules, named imgresize-<prefix>, replacing the
+        earlier ones of that name and keeping the bucket's other rules. False if the server has no lifecycle."""
+        ours = [
+            Rule(
+                ENABLED,
+                rule_filter=Filter(prefix=prefix),
+                rule_id=f"{_RULE_PREFIX}{prefix.rstrip('/')}",
+                expiration=Expiration(days=days),
+            )
+            for prefix, days in rules
+        ]
+        try:
+            current = self._client.get_bucket_lifecycle(self.bucket)
+            others = [
+                r for r in (current.rules if current else []) if not str(r.rule_id or "").startswith(_RULE_PREFIX)
+            ]
+            if ours or others:
+                self._client.set_bucket_lifecycle(self.bucket, LifecycleConfig([*others, *ours]))
+            elif current is not None:
+                self._client.delete_bucket_lifecycle(self.bucket)
+        except S3Error as e:
+            if e.code in {"NotImplemented", "MalformedXML", "InvalidRequest"}:
+                return False
+            raise _translate(e, self.bucket) from e
+        except _FAILURES as e:
+            raise _translate(e, self.bucket) from e
+        return True
+
+    def expiry_rules(self) -> list[tuple[str, int]] | None:
+        """The store's (prefix, days) expiration rules; None if the server has no lifecycle."""
+        try:
+            config = self._client.get_bucket_lifecycle(self.bucket)
+        except S3Error as e:
+            if e.code == "NotImplemented":
+                return None
+            raise _translate(e, self.bucket) from e
+        except _FAILURES as e:
+            raise _translate(e, self.bucket) from e
+        found = []
+        for rule in config.rules if config else []:
+            if rule.expiration is not None and rule.expiration.days and rule.rule_filter is not None:
+                found.append((str(rule.rule_filter.prefix or ""), int(rule.expiration.days)))
+        return found
 
     def presigned_get(self, key: str, expires: timedelta = timedelta(minutes=15)) -> str:
         """A time-limited GET URL on the public endpoint (S3_PUBLIC_ENDPOINT), signed for that host."""

@@ -3,6 +3,7 @@
 Clients (over HTTP; IMGRESIZE_URL, IMGRESIZE_API_KEY or --url, --api-key):
 submit FILES|DIRS --size 400x400   upload a batch, with a progress bar and a summary
 status ID                          a task's status as JSON
+delete ID                          delete a task: its original, results and variants
 result ID -o FILE                  download a result
 
 Operators (straight to Kafka; settings from the environment, as the services):
@@ -11,6 +12,8 @@ lanes       each lane's topics, what its workers have done and what waits (lag)
 replay      reprocess requests from a time or an offset in the bulk lane (new results supersede old ones)
 rebuild     rebuild this host's status view from the topics
 apikey NAME make an API key for a client, its hashed entry for API_KEYS and a WEBHOOK_SECRETS entry
+lifecycle status   the TTLs, the store's rules, expired objects waiting, topic retention against the promise
+lifecycle run      sweep expired objects now (safe beside a running janitor)
 dlq list    show the dead-letter topic: id, task, source, error
 dlq republish ID... | --all   send dead letters back as fresh requests (in the bulk lane)
 """
@@ -37,6 +40,7 @@ from common.settings import Settings, load_settings
 from ops.client import Api, collect, parse_size, run_batch
 from ops.dead_letters import read_dead_letters, republish
 from ops.lanes import lane_backlogs
+from ops.lifecycle import lifecycle_status, run_sweep
 from ops.replay import replay
 from producer_api.auth import new_key
 from status_store.rebuild import rebuild
@@ -194,6 +198,47 @@ def _dlq_republish(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _lifecycle_status(settings: Settings, args: argparse.Namespace) -> int:
+    status = lifecycle_status(settings)
+    for name, seconds in status.ttls.items():
+        print(f"{name:<22} {'for ever' if seconds is None else f'{seconds} s'}")
+    rules = status.store_rules
+    if rules is None:
+        print("store rules            none: the store has no lifecycle (the janitor sweeps)")
+    else:
+        print(f"store rules            {', '.join(f'{p} {d} d' for p, d in rules) or 'none set'}")
+    print(f"objects                {status.listed} listed, {status.expired} expired ({status.expired_bytes} bytes)")
+    promise = "for ever" if status.promised_ms is None else f"{status.promised_ms} ms"
+    print(f"view answers for       {promise} after a task's last event")
+    worst = 0
+    for keep in status.topics:
+        shown = "missing" if keep.retention_ms is None else f"{keep.retention_ms} ms"
+        print(f"topic {keep.topic:<40} retention {shown:<16} {'ok' if keep.enough else 'SHORTER THAN THE VIEW'}")
+        worst = worst or (0 if keep.enough else 1)
+    return worst
+
+
+def _lifecycle_run(settings: Settings, args: argparse.Namespace) -> int:
+    report = run_sweep(settings)
+    print(
+        f"listed {report.listed}, expired {report.expired}, deleted {report.deleted} ({report.bytes} bytes) "
+        f"in {report.seconds:.1f} s ({report.rate:.0f}/s)"
+    )
+    for key in report.refused:
+        print(f"refused by the store: {key}", file=sys.stderr)
+    return 1 if report.refused else 0
+
+
+def _delete(args: argparse.Namespace) -> int:
+    response = _api(args).delete(args.task_id)
+    if not response.ok:
+        print(response.text, file=sys.stderr)
+        return 1
+    erased = "erased" if response.status_code == 204 else "deleted; its images are erased shortly"
+    print(f"{args.task_id}: {erased}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="imgresize", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -219,6 +264,9 @@ def parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", parents=[clients], help="a task's status")
     status.add_argument("task_id")
     status.set_defaults(client=_status)
+    delete = commands.add_parser("delete", parents=[clients], help="delete a task and erase its images")
+    delete.add_argument("task_id")
+    delete.set_defaults(client=_delete)
     result = commands.add_parser("result", parents=[clients], help="download a task's result")
     result.add_argument("task_id")
     result.add_argument("-o", "--output", type=Path, required=True)
@@ -238,6 +286,13 @@ def parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("apikey", help="make a new API key and its API_KEYS entry (only the hash is kept)")
     keys.add_argument("name", help="who the key is for, e.g. billing-service")
     keys.set_defaults(run=_apikey)
+    lifecycle = commands.add_parser("lifecycle", help="expiry and erasure").add_subparsers(
+        dest="lifecycle_command", required=True
+    )
+    lifecycle.add_parser("status", help="TTLs, store rules, expired objects, topic retention").set_defaults(
+        run=_lifecycle_status
+    )
+    lifecycle.add_parser("run", help="sweep expired objects now").set_defaults(run=_lifecycle_run)
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="dlq_command", required=True)
     dlq.add_parser("list", help="list dead letters").set_defaults(run=_dlq_list)
     again = dlq.add_parser("republish", help="send dead letters back as fresh requests")

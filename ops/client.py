@@ -57,6 +57,9 @@ class Api:
     def result(self, task_id: str) -> requests.Response:
         return self._session.get(f"{self.url}/api/v1/images/result/{task_id}", timeout=self.timeout)
 
+    def delete(self, task_id: str) -> requests.Response:
+        return self._session.delete(f"{self.url}/api/v1/images/{task_id}", timeout=self.timeout)
+
     def get(self, path: str) -> requests.Response:
         """A path the service handed out, such as a variant's result URL."""
         return self._session.get(f"{self.url}{path}", timeout=self.timeout)

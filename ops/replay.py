@@ -8,6 +8,10 @@ it drains. A record copied from a lane's topic carries the header
 by a later replay, so replaying twice from the same time reprocesses each task
 twice, not four times. Each copy keeps its key and bytes: a new outcome
 supersedes the old one in the view.
+
+Deleted and expired tasks are not copied: a request whose task has a TaskDeleted
+in the results topic, or whose original is past ORIGINAL_TTL_SECONDS, is skipped
+(and a worker given one anyway finds its original gone and writes no result).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
@@ -25,10 +29,18 @@ from common.errors import BrokerUnavailable
 from common.kafka import Headers, coordinates, headers_of, high_watermarks, make_consumer, make_producer
 from common.lanes import Lane
 from common.settings import Settings
+from schemas import Codec, SerializationError, TaskDeleted, default_codec
+from schemas.codec import MARKER, SCHEMA_DIR, load_schemas, schema_fingerprint
 
 log = logging.getLogger(__name__)
 
 REPLAYED_FROM = "imgresize.replayed-from"
+
+
+@dataclass
+class Skipped:
+    deleted: int = 0
+    expired: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,9 +98,13 @@ def replay(
 
 
 def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -> int:
-    """Copy every planned record that is not itself a replay's copy; waits for every acknowledgement."""
+    """Copy every planned record that is not itself a replay's copy, nor of a deleted or expired task;
+    waits for every acknowledgement."""
     if not plan.ranges:
         return 0
+    deleted = deleted_tasks(settings)
+    codec = default_codec()
+    skipped = Skipped()
     consumer = make_consumer(settings, f"imgresize-replay-{uuid.uuid4()}", "imgresize-ops")
     producer = make_producer(settings, "imgresize-replay")
     failures: list[KafkaError] = []
@@ -109,7 +125,7 @@ def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -
             span = remaining.get((topic, partition))
             if span is None:
                 continue
-            if position < span[1] and not _is_copy(msg):
+            if position < span[1] and not _is_copy(msg) and _live(msg, codec, settings, deleted, skipped):
                 headers = [*headers_of(msg), (REPLAYED_FROM, f"{topic}:{partition}:{position}".encode())]
                 _produce(
                     producer, plan.target.requests_topic, msg.key() or b"", msg.value() or b"", headers, on_delivery
@@ -122,8 +138,64 @@ def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -
         consumer.close()
     if failures or len(producer) > 0:
         raise BrokerUnavailable(f"replay: {len(failures) or len(producer)} copies not acknowledged; replay again")
-    log.info("replay copied %d requests into lane %s", copied, plan.target.name)
+    log.info(
+        "replay copied %d requests into lane %s; skipped %d of deleted and %d of expired tasks",
+        copied,
+        plan.target.name,
+        skipped.deleted,
+        skipped.expired,
+    )
     return copied
+
+
+def _live(msg: Message, codec: Codec, settings: Settings, deleted: set[str], skipped: Skipped) -> bool:
+    """Whether the request's task may be reprocessed: not deleted, its original not past its TTL."""
+    if (msg.key() or b"").decode(errors="replace") in deleted:
+        skipped.deleted += 1
+        return False
+    ttl = settings.retention.original
+    if ttl is None:
+        return True
+    try:
+        request = codec.decode(msg.value())
+    except SerializationError:
+        return True  # the workers dead-letter it, as they would the original record
+    if request.occurred_at + ttl <= datetime.now(UTC):
+        skipped.expired += 1
+        return False
+    return True
+
+
+def deleted_tasks(settings: Settings) -> set[str]:
+    """The ids of every task with a TaskDeleted in the results topic, read up to its current end.
+
+    Only records carrying TaskDeleted's schema fingerprint are decoded.
+    """
+    codec = default_codec()
+    marker = MARKER + schema_fingerprint(load_schemas(SCHEMA_DIR)[TaskDeleted.schema_name])
+    consumer = make_consumer(settings, f"imgresize-replay-deletions-{uuid.uuid4()}", "imgresize-ops")
+    found: set[str] = set()
+    try:
+        ends = {p: end for p, end in high_watermarks(consumer, settings.results_topic, timeout=10).items() if end > 0}
+        consumer.assign([TopicPartition(settings.results_topic, p, 0) for p in ends])
+        read = 0
+        while ends:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                read += 1
+                value = msg.value() or b""
+                if value.startswith(marker):
+                    found.add(codec.decode(value).task_id)
+                _, partition, offset = coordinates(msg)
+                if offset + 1 < ends.get(partition, 0) and read % 1000:
+                    continue
+            # Positions, not offsets seen: transaction markers (exactly-once results) are never delivered.
+            for tp in consumer.position([TopicPartition(settings.results_topic, p) for p in ends]):
+                if tp.offset >= ends[tp.partition]:
+                    del ends[tp.partition]
+    finally:
+        consumer.close()
+    return found
 
 
 def _is_copy(msg: Message) -> bool:

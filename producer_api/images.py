@@ -16,9 +16,9 @@ from common.settings import Settings
 from common.store import ObjectStore
 from producer_api.errors import ApiError, error_response
 from producer_api.lanes import lane_policy
-from producer_api.lookup import ingress, requested_wait, task_or_404, wait_for_terminal
+from producer_api.lookup import ingress, readable_task, requested_wait, task_or_404, wait_for_terminal
 from producer_api.validation import parse_order, read_image
-from read_model.fold import FAILURE, SUCCESS, TaskRow, variant_results
+from read_model.fold import DELETED, FAILURE, SUCCESS, TaskRow, variant_results
 from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check
 from vocabulary.webhook_secrets import WebhookSecrets
 
@@ -77,7 +77,9 @@ def _finished_within(task_id: str, wait: float) -> WerkzeugResponse | None:
 
     The task was accepted either way; a task still running after the wait gets the usual 202.
     """
-    row = wait_for_terminal(task_or_404(task_id), wait)
+    row = wait_for_terminal(readable_task(task_id), wait)
+    if row.state == DELETED:
+        readable_task(task_id)  # deleted while waiting: its 410
     if row.state == SUCCESS and row.result_key is not None:
         return _serve(_recorded(row, _result_of(row)))
     if row.state == FAILURE:
@@ -118,14 +120,32 @@ def _result_of(row: TaskRow) -> _Stored:
 def _finished(task_id: str) -> TaskRow:
     """The task's row once it succeeded; with ?wait=N, waits up to N seconds for it to finish."""
     wait = requested_wait()
-    row = task_or_404(task_id)
+    row = readable_task(task_id)
     if wait > 0:
         row = wait_for_terminal(row, wait)
+        if row.state == DELETED:
+            readable_task(task_id)  # deleted while waiting: its 410
     if row.state != SUCCESS or row.result_key is None:
         if row.state == FAILURE:
             raise ApiError(404, "task_failed", _failure(row))
         raise ApiError(404, "result_not_ready", f"task is {row.state}; the result is not ready")
     return row
+
+
+@bp.delete("/<task_id>")
+def delete_task(task_id: str) -> WerkzeugResponse:
+    """Delete a task for good: its owner only; deleting again is no error (and erases again)."""
+    row = task_or_404(task_id)
+    erased = ingress().delete(row, g.get("client"))
+    if erased is None:
+        # The deletion stands; the bytes follow when the janitor rechecks it.
+        response = jsonify({"task_id": row.task_id, "status": "DELETED", "erased": False})
+        response.status_code = 202
+        return response
+    metrics.ERASED_OBJECTS.labels("deleted").inc(erased.objects)
+    metrics.ERASED_BYTES.labels("deleted").inc(erased.bytes)
+    current_app.logger.info("deleted", extra={"task_id": row.task_id, "objects": erased.objects})
+    return Response(status=204)
 
 
 @bp.get("/result/<task_id>")

@@ -13,6 +13,7 @@ from typing import Literal
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
+from common.erasure import Erased, erase_task
 from common.errors import BrokerUnavailable, ImageServiceError, ObjectExists, ObjectNotFound
 from common.kafka import make_admin, make_producer, produce_and_wait, requests_topics
 from common.lanes import Lane
@@ -24,7 +25,7 @@ from producer_api.views import ViewConnections
 from read_model.errors import ViewError
 from read_model.fold import TaskRow
 from read_model.view import StatusView
-from schemas import Codec, ObjectRef, ResizeRequested, VariantSpec, default_codec, producer_name
+from schemas import Codec, ObjectRef, ResizeRequested, TaskDeleted, VariantSpec, default_codec, producer_name
 from vocabulary.probe import ImageInfo
 
 log = logging.getLogger(__name__)
@@ -210,6 +211,34 @@ class Ingress:
             raise
         self.record_locally(request, lane.name)
         return task_id
+
+    def delete(self, row: TaskRow, deleted_by: str | None) -> Erased | None:
+        """Delete a task: its TaskDeleted acknowledged by Kafka first, then its objects erased.
+
+        Returns what was erased, or None if the store failed after the event: the
+        deletion stands (the status says deleted) and the janitor erases the bytes
+        when it rechecks the deletion. No event, no erasure: a broker away is a 503
+        and nothing is touched.
+        """
+        self._require_broker()
+        source = ObjectRef(row.source_bucket, row.source_key) if row.source_bucket and row.source_key else None
+        event = TaskDeleted(task_id=row.task_id, producer=self.producer_id, owner=deleted_by, source=source)
+        produce_and_wait(
+            self.producer,
+            self.settings.results_topic,
+            row.task_id,
+            self.codec.encode(event),
+            self.settings.produce_timeout_seconds,
+        )
+        try:
+            self.views.writer().apply([event])
+        except ImageServiceError:
+            log.warning("local view not updated; the projector will catch up", extra={"task_id": row.task_id})
+        try:
+            return erase_task(self.store, self.settings, row.task_id, source)
+        except ImageServiceError as e:
+            log.warning("task deleted, its objects not yet erased: %s", e, extra={"task_id": row.task_id})
+            return None
 
     def _already_accepted(self, task_id: str, fingerprint: str) -> bool:
         """True if this idempotent task exists with this body; 422 if it exists with another."""

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from flask import current_app, g, request
 
@@ -14,6 +15,7 @@ from producer_api.ingress import Ingress
 from producer_api.rate_limit import LongPollSlots
 from producer_api.view_watch import ViewWatch
 from read_model.fold import TERMINAL, TaskRow
+from read_model.lifecycle import Standing, expires_at, standing
 
 
 def ingress() -> Ingress:
@@ -31,7 +33,9 @@ def canonical_task_id(raw: str) -> str:
 def task_or_404(raw_id: str) -> TaskRow:
     """The task, if it exists and the caller may see it: a task created with a key is that key's alone.
 
-    Another key gets the same 404 as for a task that does not exist: no oracle.
+    Another key gets the same 404 as for a task that does not exist: no oracle. So
+    does a task past its status TTL (forgotten), whether or not the view still holds
+    its row. An expired or deleted task is returned: see `readable_task`.
     """
     task_id = canonical_task_id(raw_id)
     service = ingress()
@@ -43,6 +47,25 @@ def task_or_404(raw_id: str) -> TaskRow:
         # is done for another key's task too, so the time of the 404 does not tell that it exists.
         service.caught_up_row(task_id)
         raise ApiError(404, "not_found", f"no task {task_id}")
+    if standing_of(row) is Standing.FORGOTTEN:
+        raise ApiError(404, "not_found", f"no task {task_id}")
+    return row
+
+
+def standing_of(row: TaskRow) -> Standing:
+    return standing(row, datetime.now(UTC), ingress().settings.retention)
+
+
+def readable_task(raw_id: str) -> TaskRow:
+    """The task as `task_or_404` finds it, or a 410 once it expired (RESULT_TTL_SECONDS) or was deleted."""
+    row = task_or_404(raw_id)
+    gone = standing_of(row)
+    if gone is Standing.DELETED:
+        raise ApiError(410, "deleted", f"task {row.task_id} was deleted; its images are erased")
+    if gone is Standing.EXPIRED:
+        expired = expires_at(row, ingress().settings.retention)
+        when = f" at {expired.isoformat().replace('+00:00', 'Z')}" if expired else ""
+        raise ApiError(410, "expired", f"task {row.task_id} expired{when}; its images are erased")
     return row
 
 

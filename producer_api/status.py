@@ -8,9 +8,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from producer_api import images
-from producer_api.lookup import long_poll, requested_wait, task_or_404
+from producer_api.lookup import ingress, long_poll, readable_task, requested_wait
 from producer_api.view_watch import ViewWatch
-from read_model.fold import SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
+from read_model.fold import DELETED, SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
+from read_model.lifecycle import expires_at
 
 bp = Blueprint("status", __name__, url_prefix="/api/v1/status")
 
@@ -25,7 +26,7 @@ def _result_url(task_id: str, variant: str | None = None) -> str:
     return f"{path}/{variant}" if variant else path
 
 
-def status_body(row: TaskRow) -> dict[str, Any]:
+def status_body(row: TaskRow, expires: datetime | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "task_id": row.task_id,
         "status": row.state,
@@ -34,6 +35,8 @@ def status_body(row: TaskRow) -> dict[str, Any]:
         "created_at": _time(row.created_at),
         "started_at": _time(row.started_at),
         "finished_at": _time(row.finished_at),
+        # When the result and this status expire (410 expired after it); null: kept for ever.
+        "expires_at": _time(expires),
         "request": {"width": row.width, "height": row.height, "mode": row.mode, "format": row.format},
     }
     if row.variants:
@@ -69,10 +72,12 @@ def status_body(row: TaskRow) -> dict[str, Any]:
 def task_status(task_id: str) -> Response:
     """The task's status; with ?wait=N, answers as soon as the state changes, or after N seconds."""
     wait = requested_wait()
-    row = task_or_404(task_id)
+    row = readable_task(task_id)
     if wait > 0 and row.state not in TERMINAL:
         watch: ViewWatch = current_app.extensions["view_watch"]
         with long_poll(wait) as allowed:
             if allowed:
                 row = watch.wait_for_change(row.task_id, row.state, allowed) or row
-    return jsonify(status_body(row))
+        if row.state == DELETED:  # deleted while waiting
+            row = readable_task(task_id)
+    return jsonify(status_body(row, expires_at(row, ingress().settings.retention)))

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from functools import singledispatch
 from typing import Any
 
-from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted
+from schemas.events import Event, ResizeCompleted, ResizeFailed, ResizeRequested, ResizeStarted, TaskDeleted
 
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
-TERMINAL = frozenset({SUCCESS, FAILURE})
+# A deleted task: outranks every other state, so no outcome, redelivery or replay brings it back.
+DELETED = "DELETED"
+TERMINAL = frozenset({SUCCESS, FAILURE, DELETED})
 
 
 @dataclass(frozen=True)
@@ -70,25 +72,30 @@ class TaskRow:
 
 
 # Rank within an attempt; terminal events outrank any non-terminal one.
-_RANK = {PENDING: 0, STARTED: 1, RETRY: 2, SUCCESS: 3, FAILURE: 3}
+_RANK = {PENDING: 0, STARTED: 1, RETRY: 2, SUCCESS: 3, FAILURE: 3, DELETED: 4}
 
 
-def _lifecycle_key(terminal: bool, attempt: int, rank: int, at: datetime | None, event_id: str | None) -> tuple:  # type: ignore[type-arg]
+def _class_of(state: str) -> int:
+    """Progress 0, outcome 1, deletion 2: a higher class always wins."""
+    return 2 if state == DELETED else 1 if state in TERMINAL else 0
+
+
+def _lifecycle_key(klass: int, attempt: int, rank: int, at: datetime | None, event_id: str | None) -> tuple:  # type: ignore[type-arg]
     """Order of the events that decide the state.
 
-    Any outcome outranks any progress. Among outcomes the latest wins, so a
-    replay's new result supersedes the old one; among progress events, the
-    later attempt, then the later step.
+    A deletion outranks everything, any outcome outranks any progress. Among
+    outcomes the latest wins, so a replay's new result supersedes the old one;
+    among progress events, the later attempt, then the later step.
     """
     when = at.isoformat() if at else ""
-    if terminal:
-        return (1, when, event_id or "")
+    if klass:
+        return (klass, when, event_id or "")
     return (0, attempt, rank, when, event_id or "")
 
 
 def _row_key(row: TaskRow) -> tuple:  # type: ignore[type-arg]
     return _lifecycle_key(
-        row.state in TERMINAL, row.lifecycle_attempt, row.lifecycle_rank, row.lifecycle_at, row.lifecycle_event_id
+        _class_of(row.state), row.lifecycle_attempt, row.lifecycle_rank, row.lifecycle_at, row.lifecycle_event_id
     )
 
 
@@ -102,11 +109,13 @@ def _state_of(event: Event) -> tuple[str, int]:
         return SUCCESS, event.attempt
     if isinstance(event, ResizeFailed):
         return (RETRY if event.retriable else FAILURE), event.attempt
+    if isinstance(event, TaskDeleted):
+        return DELETED, 0
     raise TypeError(f"no fold for {type(event).__name__}")
 
 
 def _outcome_fields(event: Event) -> dict[str, object]:
-    """What the deciding event says about the result or the error (cleared otherwise)."""
+    """What the deciding event says about the result or the error (cleared otherwise: a deletion clears all)."""
     cleared: dict[str, object] = {
         "result_bucket": None,
         "result_key": None,
@@ -187,7 +196,7 @@ def requested_variants(row: TaskRow) -> list[dict[str, Any]]:
 
 def _apply_lifecycle(row: TaskRow, event: Event) -> TaskRow:
     state, attempt = _state_of(event)
-    key = _lifecycle_key(state in TERMINAL, attempt, _RANK[state], event.occurred_at, event.event_id)
+    key = _lifecycle_key(_class_of(state), attempt, _RANK[state], event.occurred_at, event.event_id)
     if key <= _row_key(row):
         return row if attempt <= row.attempts else dataclasses.replace(row, attempts=attempt)
     return dataclasses.replace(

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
+from common.retention import Retention
 from read_model.errors import ViewError
 from read_model.fold import TaskRow, apply
 from schemas.events import Event
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITH
 """
 
 TopicPartition = tuple[str, int]
+
+# The tasks still waiting or running (the partial index's condition, and its queries', word for word).
+_OPEN = "state NOT IN ('SUCCESS', 'FAILURE', 'DELETED')"
 
 
 def _to_sql(row: TaskRow) -> list[object]:
@@ -106,10 +110,10 @@ class StatusView:
                 if self._schema_missing():
                     self._db.executescript(_SCHEMA)
                 self._add_new_columns()
-                # Open tasks per key and lane, for the backlog bound: finished tasks leave the index.
+                # Open tasks per key and lane, for the backlog bound: finished and deleted tasks leave the index.
+                self._db.execute("DROP INDEX IF EXISTS tasks_open_by_owner")
                 self._db.execute(
-                    "CREATE INDEX IF NOT EXISTS tasks_open_by_owner ON tasks (owner, lane) "
-                    "WHERE state NOT IN ('SUCCESS', 'FAILURE')"
+                    f"CREATE INDEX IF NOT EXISTS tasks_open_by_owner_v2 ON tasks (owner, lane) WHERE {_OPEN}"
                 )
                 if self._db.execute("SELECT 1 FROM meta WHERE key = 'generation'").fetchone() is None:
                     self._db.execute(
@@ -254,14 +258,33 @@ class StatusView:
         if not lanes:
             return 0
         marks = ", ".join("?" for _ in lanes)
-        query = (
-            f"SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner IS ? AND lane IN ({marks}) "
-            "AND state NOT IN ('SUCCESS', 'FAILURE') LIMIT ?)"
-        )
+        query = f"SELECT count(*) FROM (SELECT 1 FROM tasks WHERE owner IS ? AND lane IN ({marks}) AND {_OPEN} LIMIT ?)"
         try:
             return int(self._db.execute(query, (owner, *lanes, bound)).fetchone()[0])
         except sqlite3.Error as e:
             raise ViewError(f"status view read failed: {e}") from e
+
+    def forget(self, now: datetime, retention: Retention, batch: int = 5000) -> int:
+        """Drop the rows of tasks past their status TTL (read_model.lifecycle: FORGOTTEN), a batch per
+        transaction so status reads and the projector's writes go on between. Returns how many."""
+        deleted_before = (now - retention.status).isoformat()
+        live_before = None if retention.result is None else (now - retention.result - retention.status).isoformat()
+        condition = "(state = 'DELETED' AND lifecycle_at <= ?)"
+        values: list[object] = [deleted_before]
+        if live_before is not None:
+            condition += " OR (state != 'DELETED' AND coalesce(finished_at, created_at, lifecycle_at) <= ?)"
+            values.append(live_before)
+        forgotten = 0
+        while True:
+            with self._transaction() as db:
+                cursor = db.execute(
+                    f"DELETE FROM tasks WHERE task_id IN (SELECT task_id FROM tasks WHERE {condition} LIMIT ?)",
+                    (*values, batch),
+                )
+                removed = cursor.rowcount
+            forgotten += removed
+            if removed < batch:
+                return forgotten
 
     def count(self, state: str | None = None) -> int:
         if state is None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from common import metrics
 from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
+from common.sources import readable_source_problem
 from common.store import ObjectStore
 from resize_worker.engine import ResizedImage, Target
 from resize_worker.isolation import IsolatedResizer
@@ -22,7 +23,7 @@ from schemas.events import (
     VariantImage,
     variant_names_problem,
 )
-from vocabulary.errors import InvalidRequest, ResizeError, SourceNotAllowed
+from vocabulary.errors import InvalidRequest, ResizeError, SourceDeleted, SourceExpired, SourceNotAllowed
 from vocabulary.options import ResizeOptions
 
 log = logging.getLogger(__name__)
@@ -47,23 +48,8 @@ def outputs_of(request: ResizeRequested, max_variants: int) -> list[tuple[str | 
 
 
 def source_problem(request: ResizeRequested, settings: Settings) -> str | None:
-    """Why the workers may not read the request's original, or None if they may.
-
-    Kafka is a trust boundary too: an event produced straight to the topic must
-    not make a worker read a private bucket or another task's upload.
-    """
-    bucket, key = request.source.bucket, request.source.key
-    if ".." in key.split("/"):
-        return "the source key may not contain '..'"
-    if bucket == settings.s3_bucket and key.startswith("originals/"):
-        # The API's uploads: each request may read its own and nobody else's.
-        return None if key == f"originals/{request.task_id}" else "originals/ holds the API's uploads, one per task"
-    entries = settings.source_entries
-    for entry in entries:
-        allowed_bucket, _, prefix = entry.partition("/")
-        if bucket == allowed_bucket and key.startswith(prefix):
-            return None
-    return f"{bucket}/{key} is outside the allowed sources ({', '.join(entries)})"
+    """Why the workers may not read the request's original, or None if they may (common.sources)."""
+    return readable_source_problem(request.task_id, request.source.bucket, request.source.key, settings)
 
 
 def _stored(bucket: str, key: str, image: ResizedImage, etag: str) -> StoredImage:
@@ -112,8 +98,12 @@ class Attempts:
         problem = source_problem(request, self.settings)
         if problem:
             raise SourceNotAllowed(problem)
+        self._check_not_expired(request.occurred_at, "the request")
+        source = self._store(request.source.bucket)
         with metrics.DOWNLOAD_SECONDS.time():
-            original = self._store(request.source.bucket).get(request.source.key)
+            original = source.get(request.source.key)
+        if original.last_modified is not None:
+            self._check_not_expired(original.last_modified, "the original")
         named = outputs_of(request, self.settings.max_variants)
         with metrics.RESIZE_SECONDS.time():
             resized = self.resizer(nice).resize_many(
@@ -131,6 +121,7 @@ class Attempts:
                 key = result_key(request.task_id, name)
                 etag = store.put(key, image.data, image.content_type)
                 stored.append(VariantImage(name or "", _stored(store.bucket, key, image, etag)))
+        self._check_still_there(source, request, [v.image.key for v in stored])
         metrics.REQUEST_TO_RESULT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         return ResizeCompleted(
             task_id=request.task_id,
@@ -144,6 +135,27 @@ class Attempts:
             callback_url=request.callback_url,
             owner=request.owner,
         )
+
+    def _check_not_expired(self, since: datetime, what: str) -> None:
+        ttl = self.settings.retention.original
+        if ttl is not None and since + ttl <= datetime.now(UTC):
+            raise SourceExpired(f"{what} is older than ORIGINAL_TTL_SECONDS ({int(ttl.total_seconds())} s)")
+
+    def _check_still_there(self, source: ObjectStore, request: ResizeRequested, written: list[str]) -> None:
+        """The original is still in the store after the results were stored; else the task was deleted meanwhile.
+
+        A deletion erases the original before the results (common.erasure). If the
+        original is still here now, the deletion's own sweep comes after these writes
+        and removes them; if it is gone, the deletion may have swept before they
+        landed, so this attempt removes what it wrote.
+        """
+        try:
+            source.stat(request.source.key)
+        except ObjectNotFound:
+            self._store(self.settings.s3_bucket).delete_many(written)
+            raise SourceDeleted(
+                "the original was deleted while it was being resized; its results were removed"
+            ) from None
 
     def run(self, request: ResizeRequested, attempt: int, nice: int = 0) -> tuple[Event, Step]:
         """The outcome event, and what follows it (a ResizeFailed says retriable=True exactly when a retry does).

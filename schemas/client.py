@@ -25,6 +25,7 @@ from schemas.events import (
     ResizeFailed,
     ResizeRequested,
     ResizeStarted,
+    TaskDeleted,
     VariantSpec,
     variant_names_problem,
 )
@@ -96,9 +97,9 @@ def produce_request(
         raise RuntimeError(f"ResizeRequested {request.task_id} not acknowledged: {failures or 'timed out'}")
 
 
-def decode_outcome(value: bytes) -> ResizeStarted | ResizeCompleted | ResizeFailed:
-    """A record of the results topic as its event; SerializationError for anything else."""
+def decode_outcome(value: bytes) -> ResizeStarted | ResizeCompleted | ResizeFailed | TaskDeleted:
+    """A record of the results topic as its event (TaskDeleted since v6); SerializationError for anything else."""
     event: Event = default_codec().decode(value)
-    if not isinstance(event, ResizeStarted | ResizeCompleted | ResizeFailed):
+    if not isinstance(event, ResizeStarted | ResizeCompleted | ResizeFailed | TaskDeleted):
         raise SerializationError(f"{type(event).__name__} is not a result event")
     return event

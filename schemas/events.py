@@ -143,8 +143,19 @@ class ResizeFailed(Event):
     owner: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
+class TaskDeleted(Event):
+    """Since v6, on the results topic: the task is deleted, and nothing brings it back."""
+
+    schema_name: ClassVar[str] = "imgresize.events.TaskDeleted"
+    # The API key that deleted it (None: a task created without a key).
+    owner: str | None = None
+    # The task's original, deleted with it (None: not known to the deleter).
+    source: ObjectRef | None = None
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.schema_name: cls for cls in (ResizeRequested, ResizeStarted, ResizeCompleted, ResizeFailed)
+    cls.schema_name: cls for cls in (ResizeRequested, ResizeStarted, ResizeCompleted, ResizeFailed, TaskDeleted)
 }
 
 
@@ -158,6 +169,7 @@ _NESTED: dict[tuple[type[Event], str], Callable[[Any], Any]] = {
     (ResizeRequested, "variants"): lambda items: tuple(VariantSpec(**r) for r in items),
     (ResizeCompleted, "result"): lambda r: StoredImage(**r),
     (ResizeCompleted, "variants"): lambda items: tuple(_variant_image(r) for r in items),
+    (TaskDeleted, "source"): lambda r: ObjectRef(**r) if r is not None else None,
 }
 
 

@@ -28,6 +28,7 @@ from schemas.events import (
     ResizeRequested,
     ResizeStarted,
     StoredImage,
+    TaskDeleted,
     VariantImage,
     VariantSpec,
     to_record,
@@ -89,6 +90,14 @@ EXAMPLES: dict[str, Event] = {
         event_id="3e217c5d-8f60-4b12-94e5-f60718293a4b",
         occurred_at=_AT,
         producer="resize_worker@host-2",
+    ),
+    "TaskDeleted": TaskDeleted(
+        task_id=_TASK,
+        owner="catalogue",
+        source=ObjectRef("images", f"originals/{_TASK}"),
+        event_id="4f328d6e-9071-4c23-a5f6-0718293a4b5c",
+        occurred_at=_AT,
+        producer="producer_api@host-1",
     ),
 }
 

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
@@ -24,6 +24,7 @@ from common.kafka import (
     requests_topics,
 )
 from common.settings import Settings
+from read_model.errors import ViewError
 from read_model.fold import bounded_in_time
 from read_model.view import StatusView
 from schemas import Codec, SerializationError, default_codec
@@ -134,6 +135,17 @@ class Projector:
         except Exception:  # noqa: BLE001 - metrics must never stop the projection
             log.debug("lag not reported", exc_info=True)
 
+    def _forget_old(self, view: StatusView) -> None:
+        """Drop rows past their status TTL: reads already answer 404 for them (read_model.lifecycle)."""
+        try:
+            forgotten = view.forget(datetime.now(UTC), self.settings.retention)
+        except ViewError as e:
+            log.warning("old rows not dropped this time: %s", e)
+            return
+        if forgotten:
+            metrics.FORGOTTEN_TASKS.inc(forgotten)
+            log.info("dropped %d task rows past their status TTL", forgotten)
+
     def _caught_up(self, view: StatusView, targets: dict[tuple[str, int], int]) -> bool:
         stored = view.offsets()
         return all(stored.get(tp, 0) >= high for tp, high in targets.items())
@@ -147,6 +159,7 @@ class Projector:
             generation = view.generation()
             self._assign(view)
             lag_due = 0.0
+            purge_due = 0.0
             partitions_due = time.monotonic() + self.settings.partition_check_seconds
             while not stop.is_set():
                 if until_caught_up and self._caught_up(view, targets):
@@ -154,6 +167,9 @@ class Projector:
                 if time.monotonic() >= lag_due:
                     self._report_lag(view)
                     lag_due = time.monotonic() + 5.0
+                if time.monotonic() >= purge_due:
+                    self._forget_old(view)
+                    purge_due = time.monotonic() + self.settings.view_purge_seconds
                 if time.monotonic() >= partitions_due:
                     partitions_due = time.monotonic() + self.settings.partition_check_seconds
                     if self._partitions_grew():

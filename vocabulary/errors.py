@@ -39,6 +39,18 @@ class SourceMissing(ResizeError):
     code = "source_missing"
 
 
+class SourceExpired(ResizeError):
+    """The original is past ORIGINAL_TTL_SECONDS: gone, or about to be, so no result is made from it."""
+
+    code = "source_expired"
+
+
+class SourceDeleted(ResizeError):
+    """The original was erased (the task deleted) while it was being resized; the results were removed."""
+
+    code = "source_deleted"
+
+
 class ResourceLimit(ResizeError):
     """The resize met its memory or time limit (or its process was killed): final, not retried."""
 

@@ -12,7 +12,13 @@ from resize_worker.shares import LaneShares
 
 
 def test_the_first_lane_keeps_the_contract_names_and_the_others_are_suffixed() -> None:
-    settings = Settings(lanes="interactive,bulk,archive", lane_partitions="bulk=12", lane_retention_ms="archive=1000")
+    settings = Settings(
+        lanes="interactive,bulk,archive",
+        lane_partitions="bulk=12",
+        lane_retention_ms="archive=1000",
+        result_ttl_seconds=1,
+        status_ttl_seconds=0,
+    )
     interactive, bulk, archive = settings.lane_plan
     assert (interactive.requests_topic, interactive.retry_topic, interactive.group) == (
         "image.resize.requested",
