@@ -1,4 +1,5 @@
-"""`make up`: Kafka, S3, the API, the resize workers, the projector and the webhook notifier, in the foreground.
+"""`make up`: Kafka, S3, the API, the resize workers, the projector, the webhook notifier and the store janitor,
+in the foreground.
 
 Each role's output is shown line by line behind its name. A role that dies is
 restarted with backoff; so are the broker and the S3 server when they run here
@@ -129,6 +130,8 @@ class ServerWatch:
 
 
 METRICS_BASE_PORT = 9200
+# The janitor's metrics port, as an offset from the base.
+JANITOR_METRICS_OFFSET = 98
 # The notifier's metrics port, as an offset from the base (the workers take base+1 onwards).
 NOTIFIER_METRICS_OFFSET = 99
 # glibc's malloc hands allocations over 128 KiB (a 700 KB upload, a decoded photo) to mmap and gives
@@ -224,7 +227,10 @@ def roles(
     notifier = Role(
         "webhooks", [str(bin_dir / "webhook-notifier")], {**env, "METRICS_PORT": metrics_port(NOTIFIER_METRICS_OFFSET)}
     )
-    return [projector, *resize_workers, notifier, api]
+    janitor = Role(
+        "janitor", [str(bin_dir / "store-janitor")], {**env, "METRICS_PORT": metrics_port(JANITOR_METRICS_OFFSET)}
+    )
+    return [projector, *resize_workers, notifier, janitor, api]
 
 
 def kept_secret(path: Path) -> str:
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> None:
         "--metrics-base-port",
         type=int,
         default=METRICS_BASE_PORT,
-        help="projector metrics here, worker i at +i, the notifier at +99 (0: no metrics ports)",
+        help="projector metrics here, worker i at +i, the janitor at +98, the notifier at +99 (0: no metrics ports)",
     )
     parser.add_argument(
         "--infra-only", action="store_true", help="start only Kafka and S3, print how to reach them, and wait"
@@ -333,7 +339,8 @@ def main(argv: list[str] | None = None) -> None:
                 role.start()
             base = args.metrics_base_port
             ports = (
-                f"projector metrics on :{base}, workers on :{base + 1}.., webhooks on :{base + NOTIFIER_METRICS_OFFSET}"
+                f"projector metrics on :{base}, workers on :{base + 1}.., janitor on :{base + JANITOR_METRICS_OFFSET}, "
+                f"webhooks on :{base + NOTIFIER_METRICS_OFFSET}"
                 if base
                 else "no metrics ports"
             )

@@ -59,7 +59,7 @@ def install_guard(app: Flask) -> None:
         identity = verdict.client or f"addr:{req.remote_addr}"
         g.client = verdict.client
         g.identity = identity
-        budget = submissions if req.method == "POST" else reads
+        budget = submissions if req.method in ("POST", "DELETE") else reads
         wait = budget.take(identity)
         if wait > 0:
             raise limited(wait)

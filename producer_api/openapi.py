@@ -40,6 +40,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         401: "No API key (when keys are required)",
         403: "Unknown API key",
         404: "Unknown task, non-UUID id, result not ready, or task failed",
+        410: "The task expired (code expired: past RESULT_TTL_SECONDS) or was deleted (code deleted)",
         413: "Body larger than the upload limit",
         422: "Invalid input",
         429: "Rate limit exceeded; see Retry-After",
@@ -84,7 +85,7 @@ def _image_responses() -> dict[str, Any]:
         },
         "302": {"description": "Redirect to a presigned URL (redirect=1)"},
         "304": {"description": "Not modified (If-None-Match matched the ETag)"},
-        **_errors(401, 403, 404, 422, 429, 503),
+        **_errors(401, 403, 404, 410, 422, 429, 503),
     }
 
 
@@ -133,6 +134,10 @@ SPEC: dict[str, Any] = {
                     "created_at": _TIME,
                     "started_at": _TIME,
                     "finished_at": _TIME,
+                    "expires_at": {
+                        **_TIME,
+                        "description": "When the result and the task expire (410 expired after); null: kept for ever",
+                    },
                     "request": {
                         "type": "object",
                         "properties": {
@@ -230,7 +235,23 @@ SPEC: dict[str, Any] = {
                         "description": "The task",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
                     },
-                    **_errors(401, 403, 404, 422, 429, 503),
+                    **_errors(401, 403, 404, 410, 422, 429, 503),
+                },
+            }
+        },
+        "/api/v1/images/{task_id}": {
+            "delete": {
+                "summary": "Delete a task: its original, results and variants leave the store; its status answers 410",
+                "operationId": "deleteTask",
+                "parameters": [_TASK_ID],
+                "responses": {
+                    "204": {"description": "Deleted, and every object of the task erased"},
+                    "202": {
+                        "description": "Deleted; the store did not answer, so its objects are erased shortly by "
+                        "the janitor",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(401, 403, 404, 429, 503),
                 },
             }
         },

@@ -61,7 +61,8 @@ class Janitor:
             settings,
             group_id=settings.lifecycle_group,
             client_id="store-janitor",
-            **{"enable.auto.commit": False},
+            # A janitor that dies hands the lease on within this, not the default 45 s.
+            **{"enable.auto.commit": False, "session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000},
         )
         # Partitions waiting for a TaskDeleted to come of age (or for the store), and when to resume them.
         self._paused: dict[TopicPartition, float] = {}

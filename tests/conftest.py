@@ -63,6 +63,7 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         },
         "worker_group": f"workers-{suffix}",
         "webhook_group": f"webhooks-{suffix}",
+        "lifecycle_group": f"janitor-{suffix}",
         "view_path": tmp_path / "view.sqlite3",
         "topic_partitions": 3,
         "retry_backoff_seconds": 0.05,

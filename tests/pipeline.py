@@ -22,6 +22,7 @@ from common.store import ObjectStore
 from producer_api import create_app
 from resize_worker.worker import ResizeWorker
 from status_store.projector import Projector
+from store_janitor.janitor import Janitor
 from webhook_notifier.notifier import WebhookNotifier
 
 TERMINAL = {"SUCCESS", "FAILURE"}
@@ -115,6 +116,12 @@ class Pipeline:
         notifier = WebhookNotifier(self.settings)
         self._spawn(lambda: notifier.run(self.stop), "webhook-notifier")
 
+    def start_janitor(self) -> Janitor:
+        janitor = Janitor(self.settings)
+        self._spawn(lambda: janitor.run(self.stop), "janitor")
+        self.closers.append(janitor.close)
+        return janitor
+
     def _spawn(self, target: Callable[[], object], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -168,7 +175,7 @@ def submit_until_accepted(
 def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Pipeline]]:
     started: list[Pipeline] = []
 
-    def start(workers: int = 1, notifier: bool = False, **overrides: Any) -> Pipeline:
+    def start(workers: int = 1, notifier: bool = False, janitor: bool = False, **overrides: Any) -> Pipeline:
         settings = settings_factory(**overrides)
         ensure_topics(settings)
         ObjectStore(settings).ensure_bucket()
@@ -180,6 +187,8 @@ def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Call
             pipeline.start_worker()
         if notifier:
             pipeline.start_notifier()
+        if janitor:
+            pipeline.start_janitor()
         return pipeline
 
     yield start

@@ -62,7 +62,8 @@ def test_worker_process_handles_sigterm_and_leaves_the_group(
 
 
 @pytest.mark.parametrize(
-    "command", ["resize-worker", "webhook-notifier", "status-projector", "imgresize", "imgresize-stack"]
+    "command",
+    ["resize-worker", "webhook-notifier", "status-projector", "store-janitor", "imgresize", "imgresize-stack"],
 )
 def test_every_console_script_answers_help_without_the_network(command: str) -> None:
     # A broker address nobody answers on: --help must not try it.
@@ -78,7 +79,14 @@ def test_metrics_ports_follow_the_base_or_are_off(tmp_path: Path) -> None:
     from local_infra.up import roles
 
     ports = {r.name: r.env.get("METRICS_PORT") for r in roles({}, ["", ""], 8080, 1, tmp_path, metrics_base_port=9300)}
-    assert ports == {"projector": "9300", "worker-1": "9301", "worker-2": "9302", "webhooks": "9399", "api": None}
+    assert ports == {
+        "projector": "9300",
+        "worker-1": "9301",
+        "worker-2": "9302",
+        "webhooks": "9399",
+        "janitor": "9398",
+        "api": None,
+    }
     off = {r.name: r.env.get("METRICS_PORT") for r in roles({}, ["", ""], 8080, 1, tmp_path, metrics_base_port=0)}
     assert set(off.values()) == {"0", None}
 
