@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-edge clean
+.PHONY: install s3-server edge browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,10 @@ bench-peers: install s3-server vips
 ## Interactive uploads while a bulk import drains, with lanes and without; bulk's share under interactive load (~10 min).
 bench-lanes: install s3-server
 	$(PY) -m bench.lanes_bench
+
+## How fast the janitor empties the store of 1,000 expired tasks, and status read latency meanwhile (~3 minutes).
+bench-lifecycle: install s3-server
+	$(PY) -m bench.lifecycle_bench
 
 ## What the edge (nginx) costs per request: the same load through it and straight to the API (~5 minutes).
 bench-edge: install s3-server edge

@@ -47,6 +47,7 @@ class Stack:
     kafka: str
     run_dir: Path
     log: Path
+    s3: str = ""
 
     def roles(self) -> dict[str, list[int]]:
         """Process trees by role, found under the stack's supervisor."""
@@ -64,6 +65,7 @@ class Stack:
                         ("status-projector", "projector"),
                         ("resize-worker", "workers"),
                         ("webhook-notifier", "webhooks"),
+                        ("store-janitor", "janitor"),
                     )
                     if key in command
                 ),
@@ -123,7 +125,9 @@ def start_stack(workers: int, api_processes: int, brokers: int = 1) -> Stack:
             cwd=ROOT,
             env=env,
         )
-    stack = Stack(process, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{kafka_port}", run_dir, log)
+    stack = Stack(
+        process, f"http://127.0.0.1:{api_port}", f"127.0.0.1:{kafka_port}", run_dir, log, f"127.0.0.1:{s3_port}"
+    )
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         try:
