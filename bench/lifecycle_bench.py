@@ -106,11 +106,12 @@ def main(argv: list[str] | None = None) -> None:
         RESULT_TTL_SECONDS=str(TTL_SECONDS),
         STATUS_TTL_SECONDS="3600",
         LIFECYCLE_SWEEP="never",
+        LIFECYCLE_GRACE_SECONDS="0",
         MAX_BACKLOG_PER_KEY="0",
     )
     stack = start_stack(workers=2, api_processes=1)
     try:
-        settings = Settings(kafka_bootstrap_servers=stack.kafka, s3_endpoint=stack.s3, result_ttl_seconds=TTL_SECONDS)
+        settings = Settings(kafka_bootstrap_servers=stack.kafka, s3_endpoint=stack.s3)
         store = ObjectStore(settings)
         image = corpus.photo(1920, 1080)
         started = time.monotonic()

@@ -19,13 +19,17 @@ class Retention:
     original: timedelta | None
     # How long an expired or deleted task still answers 410 before it is forgotten (404).
     status: timedelta
+    # Objects are deleted this long after their TTL: a result is written a little before its task's
+    # outcome (which starts the TTL the status shows), and listings give times to the second.
+    grace: timedelta = timedelta(seconds=60)
 
     @classmethod
-    def of_seconds(cls, result: int, original: int, status: int) -> Retention:
+    def of_seconds(cls, result: int, original: int, status: int, grace: float = 60.0) -> Retention:
         return cls(
             timedelta(seconds=result) if result else None,
             timedelta(seconds=original) if original else None,
             timedelta(seconds=status),
+            timedelta(seconds=grace),
         )
 
     @property
@@ -44,9 +48,12 @@ class Retention:
         return None
 
     def rules(self) -> list[tuple[str, int]]:
-        """(prefix, days) for the store's own lifecycle rules; only TTLs that are whole days can be rules."""
+        """(prefix, days) for the store's own lifecycle rules; only TTLs that are whole days can be rules.
+
+        A day more than the TTL: the rules' grace (a store deletes at its own time of day, to the day).
+        """
         ttls = [(RESULTS_PREFIX, self.result), *((p, self.original) for p in ORIGINAL_PREFIXES)]
-        return [(prefix, ttl.days) for prefix, ttl in ttls if ttl is not None and _whole_days(ttl)]
+        return [(prefix, ttl.days + 1) for prefix, ttl in ttls if ttl is not None and _whole_days(ttl)]
 
     @property
     def rules_cover_everything(self) -> bool:
@@ -68,9 +75,12 @@ class Listed:
 
 
 def is_expired(key: str, last_modified: datetime, now: datetime, retention: Retention) -> bool:
-    """Whether the object is past its TTL: reads treat it as gone even before a sweep or a rule deletes it."""
+    """Whether a sweep may delete the object: past its TTL and the grace after it, by the object's own time.
+
+    Reads do not wait for this: the routes answer 410 from the task's times (read_model.lifecycle).
+    """
     ttl = retention.ttl_of(key)
-    return ttl is not None and last_modified + ttl <= now
+    return ttl is not None and last_modified + ttl + retention.grace <= now
 
 
 def expired(objects: Iterable[Listed], now: datetime, retention: Retention) -> Iterator[Listed]:

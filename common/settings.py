@@ -199,6 +199,9 @@ class Settings(BaseSettings):
     # them; versitygw answers 501). Rules named imgresize-* are replaced; the bucket's others are kept.
     lifecycle_rules: bool = True
     lifecycle_sweep_seconds: float = Field(default=3600.0, gt=0)
+    # A sweep deletes an object this long after its TTL, never before: a result is written a little
+    # before the outcome whose time starts the TTL the status shows, and listings count whole seconds.
+    lifecycle_grace_seconds: float = Field(default=60.0, ge=0)
     # Objects deleted per second at most by the janitor, so a large expiry does not crowd out the
     # store's live traffic; deletes go in batches of up to LIFECYCLE_BATCH (S3 DeleteObjects: 1,000).
     lifecycle_delete_rate: float = Field(default=500.0, gt=0)
@@ -270,7 +273,9 @@ class Settings(BaseSettings):
     def retention(self) -> Retention:
         """The TTLs of results, originals and statuses."""
         original = self.result_ttl_seconds if self.original_ttl_seconds is None else self.original_ttl_seconds
-        return Retention.of_seconds(self.result_ttl_seconds, original, self.status_ttl_seconds)
+        return Retention.of_seconds(
+            self.result_ttl_seconds, original, self.status_ttl_seconds, self.lifecycle_grace_seconds
+        )
 
     # Comma-separated settings, parsed once per process.
 

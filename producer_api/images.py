@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -132,10 +133,11 @@ def _finished(task_id: str) -> TaskRow:
     return row
 
 
-@bp.delete("/<task_id>")
-def delete_task(task_id: str) -> WerkzeugResponse:
+# A UUID in the path, so that /resize stays a route of its own (Allow: POST) and anything else is a JSON 404.
+@bp.delete("/<uuid:task_id>")
+def delete_task(task_id: uuid.UUID) -> WerkzeugResponse:
     """Delete a task for good: its owner only; deleting again is no error (and erases again)."""
-    row = task_or_404(task_id)
+    row = task_or_404(str(task_id))
     erased = ingress().delete(row, g.get("client"))
     if erased is None:
         # The deletion stands; the bytes follow when the janitor rechecks it.

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from confluent_kafka import TopicPartition
 from flask.testing import FlaskClient
 from PIL import Image
@@ -29,6 +30,8 @@ from read_model.view import StatusView
 from schemas import Event, ResizeFailed, default_codec
 from status_store.rebuild import rebuild
 from tests.pipeline import Pipeline, jpeg_bytes
+
+pytestmark = pytest.mark.e2e
 
 BIN = Path(sys.executable).parent
 
@@ -89,6 +92,22 @@ def succeeded(pipeline: Pipeline, headers: dict[str, str] | None = None, **field
             return task_id
         time.sleep(0.05)
     raise AssertionError(f"{task_id} did not succeed")
+
+
+def warmed_up(pipeline: Pipeline) -> None:
+    """One task through to its end, however it ends: the worker has joined its group and is quick from now on.
+
+    With TTLs of seconds, a request that waits for the worker's first rebalance may expire before it is read.
+    """
+    task_id = pipeline.session.post(
+        pipeline.url("/api/v1/images/resize"), files={"file": ("w.jpg", jpeg_bytes(32, 32))}, data={"width": "8"}
+    ).json()["task_id"]
+
+    def ended() -> bool:
+        answer = pipeline.status(task_id)
+        return answer.status_code != 200 or answer.json()["status"] in {"SUCCESS", "FAILURE"}
+
+    wait_for(ended, 60, "the warm-up task ended")
 
 
 def test_delete_erases_every_object_and_nothing_brings_the_task_back(pipeline_factory: Callable[..., Pipeline]) -> None:
@@ -218,23 +237,26 @@ def test_a_delete_arriving_mid_resize_leaves_no_result(pipeline_factory: Callabl
 
 
 def test_expired_tasks_lose_their_objects_then_their_status(pipeline_factory: Callable[..., Pipeline]) -> None:
-    ttl, status_ttl, sweep_every = 3, 3, 1.0
+    ttl, status_ttl, sweep_every, grace = 3, 3, 1.0, 1.0
     pipeline = pipeline_factory(
         janitor=True,
+        lifecycle_grace_seconds=grace,
         result_ttl_seconds=ttl,
         status_ttl_seconds=status_ttl,
         lifecycle_sweep_seconds=sweep_every,
         view_purge_seconds=0.5,
     )
     settings = pipeline.settings
+    warmed_up(pipeline)
     task_id = succeeded(pipeline)
     body = pipeline.session.get(pipeline.url(f"/api/v1/status/{task_id}")).json()
     assert body["expires_at"] is not None
     written = time.monotonic()
     assert len(task_objects(settings, task_id)) == 2
 
-    took = wait_for(lambda: not task_objects(settings, task_id), ttl + sweep_every + 5, "expired objects gone")
-    print(f"objects gone {took:.2f} s after the check (TTL {ttl} s, sweep every {sweep_every} s)")
+    took = wait_for(lambda: not task_objects(settings, task_id), ttl + grace + sweep_every + 3, "expired objects gone")
+    print(f"objects gone {took:.2f} s after the check (TTL {ttl} s, grace {grace} s, sweep every {sweep_every} s)")
+    # Never before the status says expired: the grace covers a result written before its outcome.
     for path in (f"/api/v1/status/{task_id}", f"/api/v1/images/result/{task_id}"):
         answer = pipeline.session.get(pipeline.url(path))
         assert answer.status_code == 410, answer.text
@@ -260,6 +282,7 @@ def test_a_janitor_killed_mid_sweep_resumes_and_spares_live_objects(
     settings = pipeline.settings.model_copy(
         update={
             "result_ttl_seconds": 1,
+            "lifecycle_grace_seconds": 0.0,
             "original_ttl_seconds": 24 * 3600,
             "status_ttl_seconds": 0,
             "lifecycle_delete_rate": 150.0,
@@ -294,3 +317,31 @@ def test_a_janitor_killed_mid_sweep_resumes_and_spares_live_objects(
             first.kill()
         log.close()
     assert sorted(store.keys("originals/")) == sorted(live)
+
+
+def test_the_command_line_deletes_reports_and_sweeps(pipeline_factory: Callable[..., Pipeline]) -> None:
+    pipeline = pipeline_factory(result_ttl_seconds=2, status_ttl_seconds=60, lifecycle_grace_seconds=0.0)
+    settings = pipeline.settings
+    warmed_up(pipeline)
+    kept, removed = succeeded(pipeline), succeeded(pipeline)
+    env = {**os.environ, **settings.as_env()}
+
+    def imgresize(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(BIN / "imgresize"), *args], capture_output=True, text=True, timeout=120, env=env)
+
+    deleted = imgresize("delete", removed, "--url", pipeline.base_url)
+    assert deleted.returncode == 0 and "erased" in deleted.stdout, deleted.stderr
+    assert task_objects(settings, removed) == []
+
+    time.sleep(2.2)  # the kept task's original and result are past their 2 s TTL now
+    status = imgresize("lifecycle", "status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "RESULT_TTL_SECONDS     2 s" in status.stdout
+    assert "none: the store has no lifecycle" in status.stdout  # versitygw answers 501
+    everything = len(ObjectStore(settings).keys("originals/")) + len(ObjectStore(settings).keys("results/"))
+    assert everything >= 2 and f"{everything} expired" in status.stdout  # all written over 2 s ago
+    assert status.stdout.count(" ok") == len(settings.lane_plan) + 1  # every requests topic and the results topic
+    swept = imgresize("lifecycle", "run")
+    assert swept.returncode == 0, swept.stderr
+    assert f"deleted {everything} " in swept.stdout
+    assert task_objects(settings, kept) == []

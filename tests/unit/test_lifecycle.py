@@ -89,15 +89,16 @@ def test_ttls_by_prefix_and_rules_only_for_whole_days() -> None:
     assert RETENTION.ttl_of(f"results/{TASK}/thumb") == 30 * DAY
     assert RETENTION.ttl_of("incoming/catalogue/a.jpg") == 30 * DAY
     assert RETENTION.ttl_of("elsewhere/a.jpg") is None  # not the lifecycle's to delete
-    assert RETENTION.rules() == [("results/", 30), ("originals/", 30), ("incoming/", 30)]
+    # A day's grace: a store deletes to the day, at its own time of day.
+    assert RETENTION.rules() == [("results/", 31), ("originals/", 31), ("incoming/", 31)]
     assert RETENTION.rules_cover_everything
     short = Retention(result=timedelta(seconds=90), original=2 * DAY, status=DAY)
-    assert short.rules() == [("originals/", 2), ("incoming/", 2)] and not short.rules_cover_everything
+    assert short.rules() == [("originals/", 3), ("incoming/", 3)] and not short.rules_cover_everything
     assert RETENTION.promised_ms == 37 * 24 * 3600 * 1000
 
 
-def test_an_object_is_expired_from_its_own_time() -> None:
-    now = T0 + 30 * DAY
+def test_an_object_is_expired_from_its_own_time_plus_the_grace() -> None:
+    now = T0 + 30 * DAY + RETENTION.grace
     listed = [
         Listed(f"results/{TASK}", T0, 1),
         Listed(f"results/{TASK}/x", T0 + timedelta(seconds=1), 1),
@@ -106,6 +107,7 @@ def test_an_object_is_expired_from_its_own_time() -> None:
     ]
     assert [o.key for o in expired(listed, now, RETENTION)] == [f"results/{TASK}", "originals/a"]
     assert not is_expired("other/b", T0 - 100 * DAY, now, RETENTION)
+    assert not is_expired(f"results/{TASK}", T0, now - timedelta(microseconds=1), RETENTION)
 
 
 def test_settings_refuse_topics_that_forget_before_the_view() -> None:
