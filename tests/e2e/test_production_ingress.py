@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import sqlite3
 import subprocess
@@ -261,7 +262,7 @@ def test_openapi_names_exactly_the_routes_the_app_serves(pipeline: Pipeline) -> 
     assert served == document(pipeline.settings) and served["openapi"].startswith("3.1")
     app = pipeline.apps[0]
     routes = {
-        (rule.rule.replace("<", "{").replace(">", "}"), method.lower())
+        (re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
         for rule in app.url_map.iter_rules()
         for method in rule.methods or ()
         if method not in {"HEAD", "OPTIONS"}
