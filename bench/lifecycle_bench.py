@@ -50,20 +50,19 @@ def submit_all(base_url: str, image: bytes, count: int, clients: int = 8) -> lis
         return list(pool.map(one, range(count)))
 
 
-def wait_done(base_url: str, task_ids: list[str], timeout: float = 900) -> None:
+def wait_done(base_url: str, task_ids: list[str], timeout: float = 900) -> dict[str, int]:
+    """Wait until every task ended; how many ended in each state."""
     deadline = time.monotonic() + timeout
-    pending = list(task_ids)
+    states: dict[str, str] = {}
     with requests.Session() as session:
-        while pending and time.monotonic() < deadline:
-            pending = [
-                t
-                for t in pending
-                if session.get(f"{base_url}/api/v1/status/{t}").json().get("status") not in {"SUCCESS", "FAILURE"}
-            ]
-            if pending:
-                time.sleep(1)
-    if pending:
-        raise TimeoutError(f"{len(pending)} tasks not done")
+        while time.monotonic() < deadline:
+            for task_id in task_ids:
+                if states.get(task_id) not in {"SUCCESS", "FAILURE"}:
+                    states[task_id] = session.get(f"{base_url}/api/v1/status/{task_id}").json().get("status", "?")
+            if all(state in {"SUCCESS", "FAILURE"} for state in states.values()):
+                return {state: list(states.values()).count(state) for state in set(states.values())}
+            time.sleep(1)
+    raise TimeoutError("tasks not done")
 
 
 def read_statuses(base_url: str, task_ids: list[str], stop: threading.Event, clients: int = 4) -> list[float]:
@@ -101,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--read-seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=float, help="LIFECYCLE_DELETE_RATE for the sweep (default: the setting's)")
     args = parser.parse_args(argv)
     os.environ.update(
         RESULT_TTL_SECONDS=str(TTL_SECONDS),
@@ -127,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
         during: list[float] = []
         reader = threading.Thread(target=lambda: during.extend(read_statuses(stack.base_url, task_ids, stop)))
         reader.start()
-        report = sweep(store, settings.retention, settings.lifecycle_delete_rate, settings.lifecycle_batch)
+        rate = args.rate or settings.lifecycle_delete_rate
+        report = sweep(store, settings.retention, rate, settings.lifecycle_batch)
         stop.set()
         reader.join()
         after = reads_for(stack.base_url, task_ids, args.read_seconds)
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             f"sweep: listed {report.listed}, expired {report.expired}, deleted {report.deleted} "
             f"({report.bytes / 1e6:.1f} MB) in {report.seconds:.2f} s: {report.rate:.0f} objects/s, "
             f"{report.deleted / 2 / report.seconds if report.seconds else 0:.0f} tasks/s "
-            f"(LIFECYCLE_DELETE_RATE {settings.lifecycle_delete_rate:.0f}/s, batches of {settings.lifecycle_batch})"
+            f"(LIFECYCLE_DELETE_RATE {rate:.0f}/s, batches of {settings.lifecycle_batch})"
         )
         for label, latencies in (("before", before), ("during", during), ("after", after)):
             print(line(label, latencies))

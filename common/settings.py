@@ -29,205 +29,291 @@ def comma_separated(listed: str, normal: Callable[[str], str] = str) -> list[str
 class Settings(BaseSettings):
     """Every knob of every role. Environment variables use the upper-case field name."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore")
+    # Each field's docstring is its description: the configuration reference is generated from them.
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", use_attribute_docstrings=True)
 
     # Infrastructure (the same names local_infra and docker-compose use).
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    """Kafka brokers, host:port, comma-separated."""
     s3_endpoint: str = "127.0.0.1:8333"
+    """The object store's S3 endpoint, host:port or a URL (https:// turns TLS on)."""
     s3_access_key: str = "imgresize"
+    """Access key id of the service's S3 credentials."""
     s3_secret_key: SecretStr = SecretStr("imgresize-local-secret")
+    """Secret key of the service's S3 credentials."""
     s3_bucket: str = "images"
+    """The bucket for originals (originals/, incoming/) and results (results/); made at start if missing."""
     s3_secure: bool = False
+    """Speak TLS to S3_ENDPOINT."""
     s3_region: str = "us-east-1"
-    # Where clients reach the object store, for presigned redirects (?redirect=1), e.g.
-    # https://images.example.com. Empty: S3_ENDPOINT, which is usually an internal address.
+    """The S3 region, also used to sign presigned URLs without asking the store."""
     s3_public_endpoint: str = ""
-    # Credentials that sign presigned URLs, whose access key id the URL shows to clients: give a
-    # key that may only read the bucket. Empty: the service's own (S3_ACCESS_KEY).
+    """Where clients reach the object store, for presigned redirects (?redirect=1), e.g.
+    https://images.example.com. Empty: S3_ENDPOINT, which is usually an internal address.
+    """
     s3_presign_access_key: str = ""
+    """Credentials that sign presigned URLs, whose access key id the URL shows to clients: give a key that may
+    only read the bucket. Empty: the service's own (S3_ACCESS_KEY).
+    """
     s3_presign_secret_key: SecretStr = SecretStr("")
+    """Secret key of S3_PRESIGN_ACCESS_KEY."""
 
     # The event contract's topics.
     requests_topic: str = REQUESTS_TOPIC
+    """The first lane's requests topic (other lanes add their name as a suffix)."""
     results_topic: str = RESULTS_TOPIC
+    """Outcomes (started, completed, failed) and deletions of every lane."""
     dead_letter_topic: str = DEAD_LETTER_TOPIC
+    """Records no role could use, byte for byte, with the reason in headers."""
     retry_topic: str = RETRY_TOPIC
+    """The first lane's retry topic: requests waiting for another attempt."""
     topic_partitions: int = 6
+    """Partitions of the topics `imgresize topics` creates (a lane's: LANE_PARTITIONS)."""
     topic_replication_factor: int = 1
-    # With 3 replicas, 2: an acks=all write is on two brokers before it is acknowledged.
+    """Replicas of each topic `imgresize topics` creates (3 on a three-broker cluster)."""
     topic_min_insync_replicas: int = 1
-    # Requests and results are kept long enough to replay and to rebuild views: at least as long as
-    # the view promises to answer for a task (the longer of the TTLs below, plus STATUS_TTL_SECONDS);
-    # -1: for ever. Checked at start.
+    """With 3 replicas, 2: an acks=all write is on two brokers before it is acknowledged."""
     topic_retention_ms: int = 40 * 24 * 3600 * 1000
+    """Requests and results are kept long enough to replay and to rebuild views: at least as long as the view
+    promises to answer for a task (the longer of the TTLs below, plus STATUS_TTL_SECONDS); -1: for ever.
+    Checked at start.
+    """
 
-    # Lanes, highest priority first. The first keeps REQUESTS_TOPIC, RETRY_TOPIC and WORKER_GROUP as
-    # they are; every other lane suffixes them with its name (image.resize.requested.bulk).
     lanes: str = "interactive,bulk"
-    # Per lane, `lane=n` entries: partitions and retention of its two topics (others: the TOPIC_* values).
+    """Lanes, highest priority first. The first keeps REQUESTS_TOPIC, RETRY_TOPIC and WORKER_GROUP as they are;
+    every other lane suffixes them with its name (image.resize.requested.bulk).
+    """
     lane_partitions: str = ""
+    """Per lane, `lane=n` entries: partitions and retention of its two topics (others: the TOPIC_* values)."""
     lane_retention_ms: str = ""
-    # While a worker has work of several lanes in hand, each lane below the first gets at least this
-    # share of its time, so a flood of interactive uploads slows bulk work down but never stops it.
+    """Per lane, `lane=ms` entries: the retention of its requests and retry topics (others:
+    TOPIC_RETENTION_MS).
+    """
     lane_min_share: float = Field(default=0.2, gt=0.0, lt=1.0)
-    # Niceness of the resize children serving lanes below the first: on a busy machine the OS gives
-    # their CPU to interactive resizes, the API, the store and the broker first. 0: no difference.
+    """While a worker has work of several lanes in hand, each lane below the first gets at least this share of
+    its time, so a flood of interactive uploads slows bulk work down but never stops it.
+    """
     lower_lane_nice: int = Field(default=10, ge=0, le=19)
-    # The lanes a worker serves (comma-separated); empty: all. `resize-worker --lanes bulk`.
+    """Niceness of the resize children serving lanes below the first: on a busy machine the OS gives their CPU
+    to interactive resizes, the API, the store and the broker first. 0: no difference.
+    """
     worker_lanes: str = ""
-    # Where `imgresize replay` and `imgresize dlq republish` send requests; empty: the last lane.
+    """The lanes a worker serves (comma-separated); empty: all. `resize-worker --lanes bulk`."""
     replay_lane: str = ""
+    """Where `imgresize replay` and `imgresize dlq republish` send requests; empty: the last lane."""
 
     # Ingress.
-    # API keys as `name:sha256-hex-of-key` entries, comma-separated; see `imgresize apikey`.
     api_keys: str = ""
-    # Off by default for a local stack; docker-compose turns it on.
+    """API keys as `name:sha256-hex-of-key` entries, comma-separated; see `imgresize apikey`."""
     auth_required: bool = False
-    # Token buckets per API key (per client address when auth is off), per API process:
-    # submissions, and reads (status, results) in a budget of their own.
+    """Off by default for a local stack; docker-compose turns it on."""
     rate_limit_per_second: float = 50.0
+    """Token buckets per API key (per client address when auth is off), per API process: submissions, and reads
+    (status, results) in a budget of their own.
+    """
     rate_limit_burst: int = 100
+    """Submissions a key may send at once before RATE_LIMIT_PER_SECOND applies."""
     read_rate_limit_per_second: float = 1000.0
+    """Status and result reads per second per API key (per client address without one), per API process."""
     read_rate_limit_burst: int = 2000
-    # Key of the HMAC that turns (API key, Idempotency-Key) into a task id; set it in production
-    # (the same on every API replica), or ids of idempotent requests can be computed offline.
+    """Reads a key may make at once before READ_RATE_LIMIT_PER_SECOND applies."""
     idempotency_secret: SecretStr = SecretStr("")
-    # Lanes per API key, `name:default` or `name:default:ceiling` entries: the lane a key's uploads
-    # take when they name none, and the highest lane they may use (asking for more gives the ceiling).
-    # Keys not listed: the first lane, and any lane.
+    """Key of the HMAC that turns (API key, Idempotency-Key) into a task id; set it in production (the same on
+    every API replica), or ids of idempotent requests can be computed offline.
+    """
     key_lanes: str = ""
-    # Uploads per second (and burst) a key may send to the first lane, per API process; beyond that
-    # they are served in the second lane, so a script cannot pass bulk work off as interactive.
+    """Lanes per API key, `name:default` or `name:default:ceiling` entries: the lane a key's uploads take when
+    they name none, and the highest lane they may use (asking for more gives the ceiling). Keys not listed:
+    the first lane, and any lane.
+    """
     interactive_rate_per_second: float = Field(default=10.0, gt=0)
+    """Uploads per second (and burst) a key may send to the first lane, per API process; beyond that they are
+    served in the second lane, so a script cannot pass bulk work off as interactive.
+    """
     interactive_burst: int = Field(default=50, ge=1)
-    # Tasks of one key waiting or running in the lanes below the first; beyond it, 429 backlog_full.
-    # Uploads to the first lane are never refused for a backlog. 0: no bound.
+    """First-lane uploads a key may send at once before INTERACTIVE_RATE_PER_SECOND applies."""
     max_backlog_per_key: int = Field(default=10_000, ge=0)
-    # Proxies in front of the API that set X-Forwarded-For (`make up`'s edge: 1). The client's
-    # address is then the one the nearest of them saw; 0: the peer's own address, and the header ignored.
+    """Tasks of one key waiting or running in the lanes below the first; beyond it, 429 backlog_full. Uploads
+    to the first lane are never refused for a backlog. 0: no bound.
+    """
     trusted_proxy_hops: int = Field(default=0, ge=0, le=5)
-    # Failed authentications per client address before 429s instead of 401s.
+    """Proxies in front of the API that set X-Forwarded-For (`make up`'s edge: 1). The client's address is then
+    the one the nearest of them saw; 0: the peer's own address, and the header ignored.
+    """
     auth_failure_rate_per_second: float = 1.0
+    """Failed authentications per client address before 429s instead of 401s."""
     auth_failure_burst: int = 20
-    # Requests waiting at once (?wait=N), per API process and per client; over either, the answer is immediate.
+    """Failed authentications per client address at once before AUTH_FAILURE_RATE_PER_SECOND applies."""
     max_long_polls: int = 16
+    """Requests waiting at once (?wait=N), per API process and per client; over either, the answer is
+    immediate.
+    """
     max_long_polls_per_client: int = 8
+    """Requests of one client waiting at once (?wait=N), per API process; over it, the answer is immediate."""
     allowed_input_formats: str = "JPEG,PNG,GIF,WEBP,TIFF,BMP"
+    """Image formats accepted as originals (Pillow names, comma-separated); others: 422 unsupported_format."""
     max_status_wait_seconds: float = 30.0
-    # /readyz fails while this host's view is more requests than this behind the log.
+    """The longest ?wait=N a status, result or submit request may ask for."""
     readiness_max_lag: int = 1000
+    """/readyz fails while this host's view is more requests than this behind the log."""
     max_upload_bytes: int = 25 * 1024 * 1024
+    """Largest upload body; larger: 413 payload_too_large before it is read."""
     max_pixels: int = 50_000_000
+    """Largest original, in pixels per frame, checked before decoding (decompression bombs)."""
     max_frames: int = 300
+    """Most frames an animated original may have."""
     max_dimension: int = 10_000
+    """Largest width or height a request may ask for."""
     max_variants: int = 10
+    """Most outputs (sizes or variants) one request may ask for."""
     produce_timeout_seconds: float = 10.0
-    # How long a status request waits for this host's view to catch up with
-    # the log before it may answer 404 for an id it has not seen.
+    """How long the API and the workers wait for Kafka to acknowledge an event before giving up (503, or a
+    retry).
+    """
     view_catch_up_seconds: float = 3.0
+    """How long a status request waits for this host's view to catch up with the log before it may answer 404
+    for an id it has not seen.
+    """
 
     # Worker.
     worker_group: str = "resize-workers"
-    # at_least_once (default, idempotent effects) or exactly_once (Kafka transactions).
+    """The first lane's worker consumer group (other lanes add their name as a suffix)."""
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
-    # Stable per worker slot: with exactly_once, a restarted slot fences its predecessor.
+    """at_least_once (default, idempotent effects) or exactly_once (Kafka transactions)."""
     worker_id: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+    """Stable per worker slot: with exactly_once, a restarted slot fences its predecessor."""
     max_attempts: int = 5
-    # ResizeStarted is sent for an attempt still running after this long (0: for every attempt).
-    # Faster attempts show their start in the outcome; the broker is spared a record per task.
+    """Attempts at a task with transient failures before it fails for good and is dead-lettered."""
     started_event_after_seconds: float = 0.25
+    """ResizeStarted is sent for an attempt still running after this long (0: for every attempt). Faster
+    attempts show their start in the outcome; the broker is spared a record per task.
+    """
     retry_backoff_seconds: float = 0.5
+    """The first retry's backoff; it doubles per attempt, with full jitter."""
     retry_backoff_max_seconds: float = 10.0
-    # The resize runs in a child process with these limits (address space, wall clock); a task over
-    # either fails with resource_limit and the worker goes on. 0 MiB: no memory limit.
+    """The longest backoff between two attempts."""
     resize_memory_limit_mb: int = 1536
+    """The resize runs in a child process with these limits (address space, wall clock); a task over either
+    fails with resource_limit and the worker goes on. 0 MiB: no memory limit.
+    """
     resize_time_limit_seconds: float = 60.0
-    # A request whose attempts took this many worker processes down with them (started, never
-    # finished) is dead-lettered with worker_crashed instead of tried again. 0: never.
+    """Wall-clock limit of one resize in its child process; over it: resource_limit."""
     worker_crash_limit: int = Field(default=2, ge=0)
-    # Where originals may be read from, as bucket/prefix entries (comma-separated). Empty: the
-    # service's bucket under incoming/ (for producers writing straight to Kafka) and originals/<task id>
-    # (the API's uploads; a request may name only its own).
+    """A request whose attempts took this many worker processes down with them (started, never finished) is
+    dead-lettered with worker_crashed instead of tried again. 0: never.
+    """
     allowed_sources: str = ""
-    # Output pixels over all of a task's variants and frames, checked before decoding.
+    """Where originals may be read from, as bucket/prefix entries (comma-separated). Empty: the service's
+    bucket under incoming/ (for producers writing straight to Kafka) and originals/<task id> (the API's
+    uploads; a request may name only its own).
+    """
     max_output_pixels: int = 100_000_000
+    """Output pixels over all of a task's variants and frames, checked before decoding."""
 
     # Webhooks: signed outcome POSTs to a request's callback_url.
-    # HMAC-SHA256 key of the X-Imgresize-Signature header, for tasks whose API key has no secret of
-    # its own; callbacks are refused for a task that would have no secret at all.
     webhook_secret: SecretStr = SecretStr("")
-    # Per API key: `name:secret` entries, comma-separated (made by `imgresize apikey`); a name listed
-    # twice signs with both secrets while one replaces the other.
+    """HMAC-SHA256 key of the X-Imgresize-Signature header, for tasks whose API key has no secret of its own;
+    callbacks are refused for a task that would have no secret at all.
+    """
     webhook_secrets: SecretStr = SecretStr("")
-    # Private, loopback, link-local and reserved addresses are refused unless this is on.
+    """Per API key: `name:secret` entries, comma-separated (made by `imgresize apikey`); a name listed twice
+    signs with both secrets while one replaces the other.
+    """
     webhook_allow_private: bool = False
-    # Hosts allowed even when private (comma-separated), e.g. an internal receiver.
+    """Private, loopback, link-local and reserved addresses are refused unless this is on."""
     webhook_allowed_hosts: str = ""
+    """Hosts allowed even when private (comma-separated), e.g. an internal receiver."""
     webhook_group: str = "webhook-notifiers"
+    """The webhook notifiers' consumer group on the results topic."""
     webhook_timeout_seconds: float = 5.0
+    """Timeout of one webhook POST (connect and read)."""
     webhook_max_attempts: int = 6
+    """Attempts at one webhook before it is dead-lettered."""
     webhook_backoff_seconds: float = 1.0
+    """The first webhook retry's backoff; it doubles per attempt, with jitter."""
     webhook_backoff_max_seconds: float = 60.0
-    # Attempts at once (threads); webhooks waiting for a retry hold no thread.
+    """The longest backoff between two webhook attempts."""
     webhook_concurrency: int = 8
-    # Attempts at once to any one host, so slow receivers cannot starve the others.
+    """Attempts at once (threads); webhooks waiting for a retry hold no thread."""
     webhook_host_concurrency: int = 2
-    # Reading pauses while this many webhooks are unsettled.
+    """Attempts at once to any one host, so slow receivers cannot starve the others."""
     webhook_max_pending: int = 10_000
-    # How long the notifier lets outcomes gather before the broker answers its fetch (0: each at once).
-    # Webhooks go out up to this much later; the broker serves one fetch per interval instead of one
-    # per outcome.
+    """Reading pauses while this many webhooks are unsettled."""
     webhook_fetch_wait_ms: int = Field(default=250, ge=0, le=5000)
-    # Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only.
+    """How long the notifier lets outcomes gather before the broker answers its fetch (0: each at once).
+    Webhooks go out up to this much later; the broker serves one fetch per interval instead of one per
+    outcome.
+    """
     public_base_url: str = ""
+    """Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only."""
 
-    # How far in the future (by its record's log time) an event may date itself; later claims are
-    # folded as this far ahead, so a forged far-future outcome cannot win a task's fold for ever.
+    # Events.
     event_clock_skew_seconds: float = Field(default=300.0, ge=0)
-    # Lifecycle. Results and variants are kept this long after they are written; then the status and
-    # result routes answer 410 expired and the bytes leave the store. 0: kept for ever.
+    """How far in the future (by its record's log time) an event may date itself; later claims are folded as
+    this far ahead, so a forged far-future outcome cannot win a task's fold for ever.
+    """
+    # Lifecycle.
     result_ttl_seconds: int = Field(default=30 * 24 * 3600, ge=0)
-    # Originals (originals/ and incoming/), from their upload; a replay needs them. Unset: RESULT_TTL_SECONDS.
+    """Results and variants are kept this long after they are written; then the status and result routes answer
+    410 expired and the bytes leave the store. 0: kept for ever.
+    """
     original_ttl_seconds: int | None = Field(default=None, ge=0)
-    # How long the status of an expired or deleted task still answers 410 (expired, deleted) before
-    # the view forgets it and answers 404, as for an id it never knew.
+    """Originals (originals/ and incoming/), from their upload; a replay needs them. Unset: RESULT_TTL_SECONDS."""
     status_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=0)
-    # How often the janitor lists the bucket for expired objects, and whether it does: `auto` sweeps
-    # unless the store took lifecycle rules that express every TTL (whole days), `always`, `never`.
+    """How long the status of an expired or deleted task still answers 410 (expired, deleted) before the view
+    forgets it and answers 404, as for an id it never knew.
+    """
     lifecycle_sweep: Literal["auto", "always", "never"] = "auto"
-    # Offer the store expiration rules for the TTLs that are whole days (MinIO, AWS S3, SeaweedFS take
-    # them; versitygw answers 501). Rules named imgresize-* are replaced; the bucket's others are kept.
+    """How often the janitor lists the bucket for expired objects, and whether it does: `auto` sweeps unless
+    the store took lifecycle rules that express every TTL (whole days), `always`, `never`.
+    """
     lifecycle_rules: bool = True
+    """Offer the store expiration rules for the TTLs that are whole days (MinIO, AWS S3, SeaweedFS take them;
+    versitygw answers 501). Rules named imgresize-* are replaced; the bucket's others are kept.
+    """
     lifecycle_sweep_seconds: float = Field(default=3600.0, gt=0)
-    # A sweep deletes an object this long after its TTL, never before: a result is written a little
-    # before the outcome whose time starts the TTL the status shows, and listings count whole seconds.
+    """How often the janitor holding the sweep lease lists the bucket for expired objects."""
     lifecycle_grace_seconds: float = Field(default=60.0, ge=0)
-    # Objects deleted per second at most by the janitor, so a large expiry does not crowd out the
-    # store's live traffic; deletes go in batches of up to LIFECYCLE_BATCH (S3 DeleteObjects: 1,000).
+    """A sweep deletes an object this long after its TTL, never before: a result is written a little before the
+    outcome whose time starts the TTL the status shows, and listings count whole seconds.
+    """
     lifecycle_delete_rate: float = Field(default=500.0, gt=0)
+    """Objects deleted per second at most by the janitor, so a large expiry does not crowd out the store's live
+    traffic; deletes go in batches of up to LIFECYCLE_BATCH (S3 DeleteObjects: 1,000).
+    """
     lifecycle_batch: int = Field(default=500, ge=1, le=1000)
-    # A deleted task's keys are swept again this long after its deletion, by the janitor: a resize
-    # that read the original just before the deletion writes its result at most this much later.
+    """Objects per DeleteObjects request of a sweep (S3 allows 1,000)."""
     lifecycle_delete_recheck_seconds: float = Field(default=120.0, ge=0)
+    """A deleted task's keys are swept again this long after its deletion, by the janitor: a resize that read
+    the original just before the deletion writes its result at most this much later.
+    """
     lifecycle_group: str = "imgresize-janitor"
+    """The janitors' consumer group on the results topic; its holder of partition 0 sweeps."""
 
     # Status view.
     view_path: Path = Path("var/status.sqlite3")
-    # How often the projector drops the rows of tasks past their status TTL.
+    """This host's SQLite status view (written by its projector, read by its API processes)."""
     view_purge_seconds: float = Field(default=60.0, gt=0)
-    # How often the projector looks for partitions added to the topics since it started.
+    """How often the projector drops the rows of tasks past their status TTL."""
     partition_check_seconds: float = 30.0
+    """How often the projector looks for partitions added to the topics since it started."""
 
-    # Prometheus metrics of a worker or projector process on this port (0: none).
+    # Metrics and logs.
     metrics_port: int = 0
+    """Prometheus metrics of a worker or projector process on this port (0: none)."""
     metrics_host: str = "127.0.0.1"
-    # The API's metrics on an address of their own (e.g. an internal interface) instead of /metrics on
-    # the public port, which then answers 404. 0: on the public port, as /metrics.
+    """The address METRICS_PORT listens on."""
     api_metrics_port: int = 0
+    """The API's metrics on an address of their own (e.g. an internal interface) instead of /metrics on the
+    public port, which then answers 404. 0: on the public port, as /metrics.
+    """
     api_metrics_host: str = "127.0.0.1"
+    """The address API_METRICS_PORT listens on."""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    """Log level of every role."""
     log_format: Literal["text", "json"] = "text"
+    """`text` for people, `json` (one object per line) for log pipelines."""
 
     def as_env(self) -> dict[str, str]:
         """The environment that gives another process exactly these settings (secrets included)."""

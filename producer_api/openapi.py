@@ -273,7 +273,13 @@ SPEC: dict[str, Any] = {
                 "operationId": "variantResult",
                 "parameters": [
                     _TASK_ID,
-                    {"name": "variant", "in": "path", "required": True, "schema": {"type": "string"}},
+                    {
+                        "name": "variant",
+                        "in": "path",
+                        "required": True,
+                        "description": "A variant's name, as the request's sizes or variants named it.",
+                        "schema": {"type": "string"},
+                    },
                     _REDIRECT,
                     _WAIT_FOR_RESULT,
                 ],
@@ -294,7 +300,13 @@ SPEC: dict[str, Any] = {
                 "operationId": "webAsset",
                 "security": [],
                 "parameters": [
-                    {"name": "asset", "in": "path", "required": True, "schema": {"enum": ["app.js", "app.css"]}}
+                    {
+                        "name": "asset",
+                        "in": "path",
+                        "required": True,
+                        "description": "The page's script or style sheet.",
+                        "schema": {"enum": ["app.js", "app.css"]},
+                    }
                 ],
                 "responses": {
                     "200": {
