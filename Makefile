@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge browser vips up test test-unit lint bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
+.PHONY: install s3-server edge browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,8 +40,13 @@ browser:
 up: install s3-server edge
 	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TLS),--tls) $(if $(NO_EDGE),--no-edge)
 
+## The documentation site into var/site/: the references generated, then MkDocs with warnings as errors.
+docs: install
+	$(PY) -m docgen
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint browser s3-server edge
+test: install lint docs browser s3-server edge
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
@@ -106,7 +111,7 @@ bench-e2e: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store store_janitor local_infra ops bench webhook_notifier vocabulary read_model
+	$(VENV)/bin/mypy common schemas producer_api resize_worker status_store store_janitor local_infra ops bench webhook_notifier vocabulary read_model docgen
 
 clean:
 	rm -rf $(VENV) .cache var

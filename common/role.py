@@ -11,11 +11,12 @@ from common import metrics
 from common.kafka import check_topics
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
+from common.version import service_version
 
 _SETTINGS_HELP = """settings come from the environment, by upper-case name, for example:
   KAFKA_BOOTSTRAP_SERVERS (127.0.0.1:9092)  S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_BUCKET (images)
   METRICS_PORT (0: no metrics)  LOG_LEVEL (INFO)  LOG_FORMAT (text|json)
-every setting, with its default: README, "Running the roles yourself", and common/settings.py"""
+every setting, with its default and what it does: docs/reference/configuration.md (`make docs`)"""
 
 
 def role_arguments(
@@ -30,6 +31,7 @@ def role_arguments(
         prog=prog, description=description, epilog=_SETTINGS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port (0: none)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
     if options is not None:
         options(parser)
     return parser.parse_args(argv)
@@ -44,7 +46,7 @@ def run_role(
 ) -> None:
     """Read the command line, set the process up from the environment, then `run(settings, stop)` until SIGTERM."""
     args = role_arguments(prog, description, argv, options)
-    overrides = {name: value for name, value in vars(args).items() if value is not None}
+    overrides = {name: value for name, value in vars(args).items() if value is not None and name != "version"}
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, settings.log_format)
     metrics.serve(settings.metrics_port, settings.metrics_host)

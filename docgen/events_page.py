@@ -37,7 +37,7 @@ def _records(schema: dict[str, Any], found: list[dict[str, Any]]) -> list[dict[s
 def undocumented() -> list[str]:
     """Fields (record.field) of the current schemas without a doc."""
     missing = []
-    for full, schema in load_schemas(SCHEMA_DIR).items():
+    for schema in load_schemas(SCHEMA_DIR).values():
         for record in _records(schema, []):
             missing += [f"{record['name']}.{f['name']}" for f in record["fields"] if not f.get("doc", "").strip()]
             if not record.get("doc", "").strip():
@@ -65,7 +65,7 @@ def render() -> str:
         wire = schema_fingerprint(schema)
         signed = int.from_bytes(wire, "little", signed=True)
         lines.append(f"| `{full}` | {signed} | `{wire.hex(' ')}` |")
-    for full, schema in schemas.items():
+    for schema in schemas.values():
         lines += ["", f"## {schema['name']}", "", schema.get("doc", ""), ""]
         for record in _records(schema, []):
             if record is not schema:

@@ -24,7 +24,9 @@ def _schema(schema: dict[str, Any]) -> str:
 
 
 def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    return [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items() if method in _METHODS]
+    return [
+        (path, method, op) for path, item in spec["paths"].items() for method, op in item.items() if method in _METHODS
+    ]
 
 
 def undocumented() -> list[str]:
@@ -47,7 +49,7 @@ def render() -> str:
         f"Generated from the OpenAPI {spec['openapi']} document the API serves at `/openapi.json` (and as a page",
         "at `/docs`), by `make docs`. [The HTTP API](../http.md) explains the behaviour around it.",
         "",
-        "Errors are JSON: `{\"result\": \"error\", \"code\": \"...\", \"message\": \"...\"}`, with `Retry-After` on",
+        'Errors are JSON: `{"result": "error", "code": "...", "message": "..."}`, with `Retry-After` on',
         "`429` and `503`.",
     ]
     for path, method, op in operations(spec):

@@ -73,7 +73,13 @@ def render() -> str:
     ]
     for name, info in Settings.model_fields.items():
         if name in starts:
-            lines += ["", f"## {starts[name]}", "", "| setting | type | default | bounds | what it does |", "|---|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {starts[name]}",
+                "",
+                "| setting | type | default | bounds | what it does |",
+                "|---|---|---|---|---|",
+            ]
         lines.append(
             f"| `{name.upper()}` | `{_cell(_type(info))}` | `{_cell(_default(name, info))}` | "
             f"{_bounds(info)} | {_cell(info.description or '')} |"

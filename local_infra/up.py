@@ -28,6 +28,7 @@ from common.backoff import exponential
 from common.kafka import ensure_topics
 from common.settings import Settings, load_settings
 from common.store import ObjectStore
+from common.version import service_version
 from local_infra.edge import Edge, EdgeConfig, self_signed_certificate, start_edge
 from local_infra.process import free_port, spawn, terminate
 from local_infra.stack import LocalServer, provide
@@ -258,6 +259,7 @@ def start_stack_edge(args: argparse.Namespace, settings: Settings) -> Edge:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="imgresize-stack", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
     parser.add_argument(
         "--workers",
         type=worker_slots,

@@ -37,6 +37,7 @@ from common.kafka import ensure_topics, make_admin
 from common.lanes import Lane
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
+from common.version import service_version
 from ops.client import Api, collect, parse_size, run_batch
 from ops.dead_letters import read_dead_letters, republish
 from ops.lanes import lane_backlogs
@@ -243,6 +244,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="imgresize", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    root.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
     commands = root.add_subparsers(dest="command", required=True)
     clients = argparse.ArgumentParser(add_help=False)
     clients.add_argument("--url", default=os.environ.get("IMGRESIZE_URL", "http://127.0.0.1:8080"))

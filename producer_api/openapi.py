@@ -17,6 +17,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify
 
 from common.settings import Settings
+from common.version import service_version
 from producer_api.form import form_schema
 
 bp = Blueprint("openapi", __name__)
@@ -93,7 +94,7 @@ SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {
         "title": "imgresize",
-        "version": "1.0.0",
+        "version": service_version(),
         "description": (
             "Event-driven image resizing. Uploads are accepted (202) once the request event is in Kafka; "
             "workers resize; the status and result endpoints read a view folded from the events."

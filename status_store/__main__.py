@@ -10,12 +10,14 @@ from common import metrics
 from common.kafka import check_topics
 from common.logs import configure_logging
 from common.settings import load_settings
+from common.version import service_version
 from status_store.projector import Projector
 from status_store.rebuild import rebuild
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="status-projector", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="fold new events into the view until SIGTERM")
     sub.add_parser("rebuild", help="replay both topics from the start into a fresh view and swap it in")

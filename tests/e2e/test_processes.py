@@ -75,6 +75,18 @@ def test_every_console_script_answers_help_without_the_network(command: str) -> 
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.parametrize(
+    "command",
+    ["resize-worker", "webhook-notifier", "status-projector", "store-janitor", "imgresize", "imgresize-stack"],
+)
+def test_every_console_script_says_the_one_version(command: str) -> None:
+    from common.version import service_version
+
+    done = subprocess.run([str(BIN / command), "--version"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"{command} {service_version()}"
+
+
 def test_metrics_ports_follow_the_base_or_are_off(tmp_path: Path) -> None:
     from local_infra.up import roles
 
