@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
+.PHONY: install s3-server edge prometheus browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,16 +37,20 @@ browser:
 
 ## Start Kafka (BROKERS=3: a replicated cluster), S3, the API on http://127.0.0.1:8080, the workers and the projector.
 ## WORKERS=4, or per lane: WORKERS=interactive=2,bulk=1. nginx is the edge on :8080; TLS=1 for HTTPS, NO_EDGE=1 for none.
-up: install s3-server edge
-	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TLS),--tls) $(if $(NO_EDGE),--no-edge)
+up: install s3-server edge $(if $(PROMETHEUS),prometheus)
+	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TLS),--tls) $(if $(NO_EDGE),--no-edge) $(if $(PROMETHEUS),--prometheus)
 
 ## The documentation site into var/site/: the references generated, then MkDocs with warnings as errors.
 docs: install
 	$(PY) -m docgen
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
 
+## Prometheus and promtool (the alert rules' checks and `make up PROMETHEUS=1`): Debian's package, unpacked into .cache/.
+prometheus: install
+	$(PY) -m local_infra.prometheus
+
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint docs browser s3-server edge
+test: install lint docs browser s3-server edge prometheus
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

@@ -85,7 +85,7 @@ class Stack:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def start_stack(workers: int, api_processes: int, brokers: int = 1) -> Stack:
+def start_stack(workers: int, api_processes: int, brokers: int = 1, extra: list[str] | None = None) -> Stack:
     run_dir = Path(tempfile.mkdtemp(prefix="imgresize-bench."))
     api_port, kafka_port, s3_port = free_port(), free_port(), free_port()
     log = run_dir / "stack.log"
@@ -119,6 +119,7 @@ def start_stack(workers: int, api_processes: int, brokers: int = 1) -> Stack:
                 str(s3_port),
                 "--run-dir",
                 str(run_dir),
+                *(extra or []),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,

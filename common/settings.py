@@ -140,6 +140,12 @@ class Settings(BaseSettings):
     """Proxies in front of the API that set X-Forwarded-For (`make up`'s edge: 1). The client's address is then
     the one the nearest of them saw; 0: the peer's own address, and the header ignored.
     """
+    cors_allowed_origins: str = "*"
+    """Origins whose pages may call the API from a browser (CORS), comma-separated, e.g.
+    https://app.example.com; `*`: any origin (the replaced service's behaviour; safe because credentials
+    are headers, never cookies); empty: no CORS headers, the same origin only."""
+    cors_max_age_seconds: int = Field(default=600, ge=0, le=86_400)
+    """How long a browser may keep a preflight's answer (Chromium keeps it at most 2 hours)."""
     auth_failure_rate_per_second: float = 1.0
     """Failed authentications per client address before 429s instead of 401s."""
     auth_failure_burst: int = 20

@@ -8,7 +8,6 @@ the same file docker-compose uses, filled in here.
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
+from local_infra.debian import unpacked_binary
 from local_infra.process import ManagedProcess, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,22 +30,7 @@ def nginx_binary(cache_dir: Path = ROOT / ".cache") -> Path:
     found = shutil.which("nginx")
     if found:
         return Path(found)
-    unpacked = cache_dir / "nginx" / "root" / "usr" / "sbin" / "nginx"
-    if unpacked.exists():
-        return unpacked
-    work = cache_dir / "nginx"
-    work.mkdir(parents=True, exist_ok=True)
-    print("[local_infra] fetching Debian's nginx package into .cache/ (once)", flush=True)
-    fetched = subprocess.run(["apt-get", "download", "nginx"], cwd=work, capture_output=True, text=True)
-    if fetched.returncode != 0 and os.geteuid() == 0:
-        # A bare machine may have no package lists yet.
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True)
-        fetched = subprocess.run(["apt-get", "download", "nginx"], cwd=work, capture_output=True, text=True)
-    packages = sorted(glob.glob(str(work / "nginx_*.deb")))
-    if not packages:
-        raise RuntimeError(f"cannot fetch Debian's nginx package: {fetched.stderr.strip()}")
-    subprocess.run(["dpkg-deb", "-x", packages[-1], str(work / "root")], check=True)
-    return unpacked
+    return unpacked_binary("nginx", "usr/sbin/nginx", cache_dir)
 
 
 def self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -31,6 +31,7 @@ from common.store import ObjectStore
 from common.version import service_version
 from local_infra.edge import Edge, EdgeConfig, self_signed_certificate, start_edge
 from local_infra.process import free_port, spawn, terminate
+from local_infra.prometheus import prometheus_argv, scrape_config
 from local_infra.stack import LocalServer, provide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,6 +235,24 @@ def roles(
     return [projector, *resize_workers, notifier, janitor, api]
 
 
+def prometheus_role(args: argparse.Namespace, running: list[Role], api_port: int) -> Role:
+    """Prometheus scraping the API (its /metrics) and every role with a metrics port, by job."""
+    if not args.metrics_base_port:
+        raise SystemExit("--prometheus needs metrics ports (--metrics-base-port other than 0)")
+    jobs: dict[str, list[str]] = {"imgresize-api": [f"127.0.0.1:{api_port}"]}
+    for role in running:
+        port = role.env.get("METRICS_PORT", "0")
+        if port != "0":
+            job = "imgresize-worker" if role.name.startswith("worker-") else f"imgresize-{role.name}"
+            jobs.setdefault(job, []).append(f"127.0.0.1:{port}")
+    config = args.run_dir / "prometheus.yml"
+    config.write_text(scrape_config(jobs))
+    data = args.run_dir / "prometheus-data"
+    data.mkdir(exist_ok=True)
+    say("prometheus", f"on http://127.0.0.1:{args.prometheus_port}, scraping {', '.join(sorted(jobs))}")
+    return Role("prometheus", prometheus_argv(config, data, args.prometheus_port), dict(os.environ))
+
+
 def kept_secret(path: Path) -> str:
     """A random secret made on the stack's first start and kept with its data (mode 0600)."""
     if not path.exists():
@@ -290,6 +309,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--infra-only", action="store_true", help="start only Kafka and S3, print how to reach them, and wait"
     )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="also run Prometheus (Debian's, unpacked into .cache/) scraping every role, with monitoring/rules.yml",
+    )
+    parser.add_argument("--prometheus-port", type=int, default=9090)
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -337,6 +362,10 @@ def main(argv: list[str] | None = None) -> None:
                 args.access_log,
                 args.metrics_base_port,
             )
+            if args.prometheus:
+                running.append(
+                    prometheus_role(args, running, edge.config.api_port if edge is not None else args.api_port)
+                )
             for role in running:
                 role.start()
             base = args.metrics_base_port

@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common import metrics
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
-from producer_api import images, lanes, openapi, probes, status, web
+from producer_api import cors, images, lanes, openapi, probes, status, web
 from producer_api.errors import register_error_handlers
 from producer_api.guard import install_guard
 from producer_api.ingress import Ingress
@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         )
     register_error_handlers(app)
     install_guard(app)
+    cors.init_app(app, settings)
     for blueprint in (images.bp, status.bp, probes.bp, openapi.bp, web.bp):
         app.register_blueprint(blueprint)
     app.after_request(_whole_body)

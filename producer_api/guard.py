@@ -46,6 +46,10 @@ def install_guard(app: Flask) -> None:
         req.environ[_STARTED] = time.perf_counter()
         if req.endpoint in OPEN_ENDPOINTS or req.endpoint is None:
             return
+        if req.method == "OPTIONS":
+            # A browser's CORS preflight carries no credentials by design; it reads nothing and
+            # changes nothing (Flask answers it), and the request it announces is checked in full.
+            return
         headers = req.headers
         presented = {name: headers.get(name, "") for name in ("X-API-Key", "Authorization")}
         verdict = authenticate(presented, keys, settings.auth_required)

@@ -97,7 +97,9 @@ SPEC: dict[str, Any] = {
         "version": service_version(),
         "description": (
             "Event-driven image resizing. Uploads are accepted (202) once the request event is in Kafka; "
-            "workers resize; the status and result endpoints read a view folded from the events."
+            "workers resize; the status and result endpoints read a view folded from the events. "
+            "Browsers on other origins may call /api/* (CORS, CORS_ALLOWED_ORIGINS; any origin by default): "
+            "credentials are the X-API-Key or Authorization header, never cookies."
         ),
     },
     "components": {

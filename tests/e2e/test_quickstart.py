@@ -7,15 +7,19 @@ import io
 import os
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 from bench import corpus
 from bench.e2e_bench import Stack, start_stack
+from local_infra.process import free_port
 from tests.conftest import ROOT
 from tests.e2e.test_web_page import chromium_path
 
@@ -30,8 +34,15 @@ def shell_blocks(markdown: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    started = start_stack(workers=1, api_processes=1)
+def prometheus_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def stack(prometheus_port: int) -> Iterator[Stack]:
+    """The stack as `make up PROMETHEUS=1` starts it, on ports of its own."""
+    extra = ["--prometheus", "--prometheus-port", str(prometheus_port), "--metrics-base-port", str(free_port())]
+    started = start_stack(workers=1, api_processes=1, extra=extra)
     try:
         yield started
     finally:
@@ -86,3 +97,30 @@ def test_the_quick_start_web_page(stack: Stack, tmp_path: Path) -> None:
             browser.close()
     with Image.open(io.BytesIO(data)) as result:
         assert result.size == (400, 400)
+
+
+def test_prometheus_scrapes_every_role_as_up(stack: Stack, prometheus_port: int) -> None:
+    """`make up PROMETHEUS=1`: every role's metrics scraped, and the alert rules loaded."""
+    api = f"http://127.0.0.1:{prometheus_port}/api/v1"
+    deadline = time.monotonic() + 60
+    targets: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        try:
+            targets = requests.get(f"{api}/targets", timeout=5).json()["data"]["activeTargets"]
+        except requests.RequestException:
+            targets = []
+        if targets and all(t["health"] == "up" for t in targets):
+            break
+        time.sleep(1)
+    jobs = {t["labels"]["job"] for t in targets}
+    assert jobs == {
+        "imgresize-api",
+        "imgresize-worker",
+        "imgresize-projector",
+        "imgresize-webhooks",
+        "imgresize-janitor",
+    }
+    assert all(t["health"] == "up" for t in targets), [(t["scrapeUrl"], t["lastError"]) for t in targets]
+    groups = requests.get(f"{api}/rules", timeout=5).json()["data"]["groups"]
+    alerts = {r["name"] for g in groups for r in g["rules"] if r["type"] == "alerting"}
+    assert {"ImgresizeResultLatencyHigh", "ImgresizeLaneLagGrowing", "ImgresizeRoleDown"} <= alerts
