@@ -6,6 +6,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from common.errors import BrokerUnavailable, ImageServiceError, StoreUnavailable
+from producer_api.bodies import ErrorBody
 from read_model.errors import ViewError
 
 
@@ -27,7 +28,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str, retry_after: int | None = None) -> Response:
-    response = jsonify({"result": "error", "message": message, "code": code})
+    body: ErrorBody = {"result": "error", "message": message, "code": code}
+    response = jsonify(body)
     response.status_code = status
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)

@@ -15,6 +15,7 @@ from common import metrics
 from common.errors import ObjectNotFound
 from common.settings import Settings
 from common.store import ObjectStore
+from producer_api.bodies import AcceptedBody, DeletingBody
 from producer_api.errors import ApiError, error_response
 from producer_api.lanes import lane_policy
 from producer_api.lookup import ingress, readable_task, requested_wait, task_or_404, wait_for_terminal
@@ -33,7 +34,8 @@ def submit_resize() -> WerkzeugResponse:
     response = _finished_within(task_id, wait) if wait > 0 else None
     if response is None:
         # The Celery-era body, exactly; the lane is in the Lane header and the status.
-        response = jsonify({"status": "accepted", "message": "Upload complete", "task_id": task_id})
+        accepted: AcceptedBody = {"status": "accepted", "message": "Upload complete", "task_id": task_id}
+        response = jsonify(accepted)
         response.status_code = 202
     else:
         response.headers["Task-Id"] = task_id
@@ -141,7 +143,8 @@ def delete_task(task_id: uuid.UUID) -> WerkzeugResponse:
     erased = ingress().delete(row, g.get("client"))
     if erased is None:
         # The deletion stands; the bytes follow when the janitor rechecks it.
-        response = jsonify({"task_id": row.task_id, "status": "DELETED", "erased": False})
+        deleting: DeletingBody = {"task_id": row.task_id, "status": "DELETED", "erased": False}
+        response = jsonify(deleting)
         response.status_code = 202
         return response
     metrics.ERASED_OBJECTS.labels("deleted").inc(erased.objects)

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, jsonify
 
 from common.settings import Settings
 from common.version import service_version
+from producer_api.bodies import component_schemas
 from producer_api.form import form_schema
 
 bp = Blueprint("openapi", __name__)
@@ -50,7 +51,6 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return {str(status): _error(known[status]) for status in statuses}
 
 
-_TIME = {"type": ["string", "null"], "format": "date-time"}
 _REDIRECT = {
     "name": "redirect",
     "in": "query",
@@ -104,87 +104,8 @@ SPEC: dict[str, Any] = {
     },
     "components": {
         "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
-        "schemas": {
-            "Error": {
-                "type": "object",
-                "required": ["result", "message", "code"],
-                "properties": {
-                    "result": {"const": "error"},
-                    "message": {"type": "string"},
-                    "code": {"type": "string"},
-                },
-            },
-            "Accepted": {
-                "type": "object",
-                "required": ["status", "message", "task_id"],
-                "properties": {
-                    "status": {"const": "accepted"},
-                    "message": {"type": "string"},
-                    "task_id": {"type": "string", "format": "uuid"},
-                },
-            },
-            "Status": {
-                "type": "object",
-                "required": ["task_id", "status", "attempts", "created_at", "started_at", "finished_at", "request"],
-                "properties": {
-                    "task_id": {"type": "string", "format": "uuid"},
-                    "status": {"enum": ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"]},
-                    "lane": {
-                        "type": ["string", "null"],
-                        "description": "The lane the request was queued in (null for tasks from before lanes)",
-                    },
-                    "attempts": {"type": "integer", "minimum": 0},
-                    "created_at": _TIME,
-                    "started_at": _TIME,
-                    "finished_at": _TIME,
-                    "expires_at": {
-                        **_TIME,
-                        "description": "When the result and the task expire (410 expired after); null: kept for ever",
-                    },
-                    "request": {
-                        "type": "object",
-                        "properties": {
-                            "width": {"type": ["integer", "null"]},
-                            "height": {"type": ["integer", "null"]},
-                            "mode": {"type": ["string", "null"]},
-                            "format": {"type": ["string", "null"]},
-                            "variants": {"type": "array", "items": {"type": "object"}},
-                        },
-                    },
-                    "result": {
-                        "type": "object",
-                        "properties": {
-                            "url": {"type": "string"},
-                            "content_type": {"type": "string"},
-                            "width": {"type": "integer"},
-                            "height": {"type": "integer"},
-                            "size_bytes": {"type": "integer"},
-                            "source_width": {"type": "integer"},
-                            "source_height": {"type": "integer"},
-                        },
-                    },
-                    "variants": {
-                        "type": "array",
-                        "description": "One entry per requested variant, once the task succeeded.",
-                        "items": {
-                            "type": "object",
-                            "properties": {
-                                "name": {"type": "string"},
-                                "url": {"type": "string"},
-                                "content_type": {"type": "string"},
-                                "width": {"type": "integer"},
-                                "height": {"type": "integer"},
-                                "size_bytes": {"type": "integer"},
-                            },
-                        },
-                    },
-                    "error": {
-                        "type": "object",
-                        "properties": {"code": {"type": "string"}, "message": {"type": ["string", "null"]}},
-                    },
-                },
-            },
-        },
+        # Generated from the typed bodies the routes build (producer_api/bodies.py).
+        "schemas": component_schemas(),
     },
     "security": [{"apiKey": []}, {}],
     "paths": {
@@ -252,7 +173,7 @@ SPEC: dict[str, Any] = {
                     "202": {
                         "description": "Deleted; the store did not answer, so its objects are erased shortly by "
                         "the janitor",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deleting"}}},
                     },
                     **_errors(401, 403, 404, 429, 503),
                 },

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from producer_api import images
+from producer_api.bodies import RequestedBody, StatusBody
 from producer_api.lookup import ingress, long_poll, readable_task, requested_wait
 from producer_api.view_watch import ViewWatch
 from read_model.fold import DELETED, SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
@@ -26,21 +26,21 @@ def _result_url(task_id: str, variant: str | None = None) -> str:
     return f"{path}/{variant}" if variant else path
 
 
-def status_body(row: TaskRow, expires: datetime | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
+def status_body(row: TaskRow, expires: datetime | None = None) -> StatusBody:
+    request_body: RequestedBody = {"width": row.width, "height": row.height, "mode": row.mode, "format": row.format}
+    if row.variants:
+        request_body["variants"] = requested_variants(row)  # type: ignore[typeddict-item]
+    body: StatusBody = {
         "task_id": row.task_id,
-        "status": row.state,
+        "status": row.state,  # type: ignore[typeddict-item]
         "lane": row.lane,
         "attempts": row.attempts,
         "created_at": _time(row.created_at),
         "started_at": _time(row.started_at),
         "finished_at": _time(row.finished_at),
-        # When the result and this status expire (410 expired after it); null: kept for ever.
         "expires_at": _time(expires),
-        "request": {"width": row.width, "height": row.height, "mode": row.mode, "format": row.format},
+        "request": request_body,
     }
-    if row.variants:
-        body["request"]["variants"] = requested_variants(row)
     if row.state == SUCCESS:
         body["result"] = {
             "url": _result_url(row.task_id),

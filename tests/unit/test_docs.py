@@ -64,3 +64,28 @@ def test_one_version_in_pyproject_the_package_the_api_and_the_changelog() -> Non
     assert SPEC["info"]["version"] == declared
     first_release = re.search(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert first_release is not None and first_release.group(1) == declared
+
+
+def test_the_openapi_schemas_are_the_bodies_the_routes_build() -> None:
+    from datetime import UTC, datetime
+
+    from producer_api.bodies import component_schemas
+    from producer_api.status import status_body
+    from read_model.fold import SUCCESS, TaskRow
+
+    assert SPEC["components"]["schemas"] == component_schemas()
+    status = SPEC["components"]["schemas"]["Status"]
+    row = TaskRow(
+        task_id="6f1c1c0e-8a43-4d4b-9a38-2f6a4b0e7c11",
+        state=SUCCESS,
+        created_at=datetime(2026, 12, 1, tzinfo=UTC),
+        result_key="results/x",
+        error_code="store_unavailable",
+        error_message="retried",
+    )
+    from flask import Flask
+
+    with Flask(__name__).test_request_context("/"):
+        body = status_body(row)
+    assert set(body) <= set(status["properties"]) and set(status["required"]) <= set(body)
+    assert set(body["result"]) == set(SPEC["components"]["schemas"]["ResultBody"]["properties"])
