@@ -254,6 +254,12 @@ class Settings(BaseSettings):
     """Prefix of the URLs in webhook bodies, e.g. https://images.example.com; empty: paths only."""
 
     # Events.
+    event_encoding: Literal["single_object", "registry"] = "single_object"
+    """How producers here write events: Avro single-object encoding, or Confluent's schema-registry wire
+    format (for Kafka Connect, ksqlDB, Flink, Kafka UIs). Readers take both, by the first byte."""
+    schema_registry_url: str = ""
+    """A Confluent-compatible schema registry (e.g. Apicurio's /apis/ccompat/v7); needed to write or read
+    the registry encoding. Schemas are registered by `imgresize topics`."""
     event_clock_skew_seconds: float = Field(default=300.0, ge=0)
     """How far in the future (by its record's log time) an event may date itself; later claims are folded as
     this far ahead, so a forged far-future outcome cannot win a task's fold for ever.
@@ -342,6 +348,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{setting} names lanes not in LANES: {sorted(unknown)}")
         if self.lane_min_share * (len(plan) - 1) >= 1.0:
             raise ValueError("LANE_MIN_SHARE times the lanes below the first must stay under 1")
+        return self
+
+    @model_validator(mode="after")
+    def _registry_named(self) -> Settings:
+        if self.event_encoding == "registry" and not self.schema_registry_url:
+            raise ValueError("EVENT_ENCODING=registry needs SCHEMA_REGISTRY_URL")
         return self
 
     @model_validator(mode="after")

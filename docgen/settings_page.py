@@ -16,7 +16,7 @@ SECTIONS = [
     ("api_keys", "Ingress (the API)"),
     ("worker_group", "Workers"),
     ("webhook_secret", "Webhooks"),
-    ("event_clock_skew_seconds", "Events"),
+    ("event_encoding", "Events"),
     ("result_ttl_seconds", "Lifecycle"),
     ("view_path", "Status view"),
     ("metrics_port", "Metrics and logs"),

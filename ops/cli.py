@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from common.encoding import register_subjects
 from common.kafka import ensure_topics, make_admin
 from common.lanes import Lane
 from common.logs import configure_logging
@@ -104,6 +105,9 @@ def _result(args: argparse.Namespace) -> int:
 
 def _topics(settings: Settings, args: argparse.Namespace) -> int:
     ensure_topics(settings)
+    if settings.schema_registry_url:
+        for subject, schema_id in register_subjects(settings).items():
+            print(f"registry subject {subject:<45} schema id {schema_id} (compatibility BACKWARD)")
     metadata = make_admin(settings).list_topics(timeout=10)
 
     def partitions(topic: str) -> int:

@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 
 from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
+from common.encoding import EventCodec
 from common.errors import BrokerUnavailable
 from common.kafka import Headers, coordinates, headers_of, high_watermarks, make_consumer, make_producer
 from common.lanes import Lane
 from common.settings import Settings
-from schemas import Codec, SerializationError, TaskDeleted, default_codec
+from schemas import SerializationError, TaskDeleted
 from schemas.codec import MARKER, SCHEMA_DIR, load_schemas, schema_fingerprint
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -
     if not plan.ranges:
         return 0
     deleted = deleted_tasks(settings)
-    codec = default_codec()
+    codec = EventCodec(settings)
     skipped = Skipped()
     consumer = make_consumer(settings, f"imgresize-replay-{uuid.uuid4()}", "imgresize-ops")
     producer = make_producer(settings, "imgresize-replay")
@@ -148,7 +149,7 @@ def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -
     return copied
 
 
-def _live(msg: Message, codec: Codec, settings: Settings, deleted: set[str], skipped: Skipped) -> bool:
+def _live(msg: Message, codec: EventCodec, settings: Settings, deleted: set[str], skipped: Skipped) -> bool:
     """Whether the request's task may be reprocessed: not deleted, its original not past its TTL."""
     if (msg.key() or b"").decode(errors="replace") in deleted:
         skipped.deleted += 1
@@ -157,7 +158,7 @@ def _live(msg: Message, codec: Codec, settings: Settings, deleted: set[str], ski
     if ttl is None:
         return True
     try:
-        request = codec.decode(msg.value())
+        request = codec.decode(msg.value(), msg.topic() or "")
     except SerializationError:
         return True  # the workers dead-letter it, as they would the original record
     if request.occurred_at + ttl <= datetime.now(UTC):
@@ -169,9 +170,10 @@ def _live(msg: Message, codec: Codec, settings: Settings, deleted: set[str], ski
 def deleted_tasks(settings: Settings) -> set[str]:
     """The ids of every task with a TaskDeleted in the results topic, read up to its current end.
 
-    Only records carrying TaskDeleted's schema fingerprint are decoded.
+    Of single-object records, only those carrying TaskDeleted's fingerprint are decoded; registry-encoded
+    ones (first byte 0) all are.
     """
-    codec = default_codec()
+    codec = EventCodec(settings)
     marker = MARKER + schema_fingerprint(load_schemas(SCHEMA_DIR)[TaskDeleted.schema_name])
     consumer = make_consumer(settings, f"imgresize-replay-deletions-{uuid.uuid4()}", "imgresize-ops")
     found: set[str] = set()
@@ -184,8 +186,13 @@ def deleted_tasks(settings: Settings) -> set[str]:
             if msg is not None and msg.error() is None:
                 read += 1
                 value = msg.value() or b""
-                if value.startswith(marker):
-                    found.add(codec.decode(value).task_id)
+                if value.startswith(marker) or value[:1] == b"\x00":
+                    try:
+                        event = codec.decode(value, settings.results_topic)
+                    except SerializationError:
+                        event = None  # the projector dead-letters it
+                    if isinstance(event, TaskDeleted):
+                        found.add(event.task_id)
                 _, partition, offset = coordinates(msg)
                 if offset + 1 < ends.get(partition, 0) and read % 1000:
                     continue

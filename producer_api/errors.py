@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from common.encoding import RegistryUnavailable
 from common.errors import BrokerUnavailable, ImageServiceError, StoreUnavailable
 from producer_api.bodies import ErrorBody
 from read_model.errors import ViewError
@@ -94,6 +95,7 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(422, e.code, str(e))
 
     @app.errorhandler(BrokerUnavailable)
+    @app.errorhandler(RegistryUnavailable)
     @app.errorhandler(StoreUnavailable)
     @app.errorhandler(ViewError)
     def _unavailable(e: ImageServiceError) -> Response:

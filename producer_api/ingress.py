@@ -13,6 +13,7 @@ from typing import Literal
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
+from common.encoding import EventCodec
 from common.erasure import Erased, erase_task
 from common.errors import BrokerUnavailable, ImageServiceError, ObjectExists, ObjectNotFound
 from common.kafka import make_admin, make_producer, produce_and_wait, requests_topics
@@ -25,7 +26,7 @@ from producer_api.views import ViewConnections
 from read_model.errors import ViewError
 from read_model.fold import TaskRow
 from read_model.view import StatusView
-from schemas import Codec, ObjectRef, ResizeRequested, TaskDeleted, VariantSpec, default_codec, producer_name
+from schemas import ObjectRef, ResizeRequested, TaskDeleted, VariantSpec, producer_name
 from vocabulary.probe import ImageInfo
 
 log = logging.getLogger(__name__)
@@ -71,9 +72,9 @@ def _variant_spec(variant: NamedOrder) -> VariantSpec:
 class Ingress:
     """Long-lived clients of one API process, shared by its request threads."""
 
-    def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
+    def __init__(self, settings: Settings, codec: EventCodec | None = None) -> None:
         self.settings = settings
-        self.codec = codec or default_codec()
+        self.codec = codec or EventCodec(settings)
         self.store = ObjectStore(settings)
         # Set by librdkafka's error callback when no broker answers; cleared by a metadata probe.
         self._broker_down = threading.Event()
@@ -180,8 +181,6 @@ class Ingress:
         (the same body is already there).
         """
         key = original_key(task_id)
-        if store != "no":
-            self.store.put(key, data, info.content_type, metadata=metadata, if_absent=store == "new")
         request = ResizeRequested(
             task_id=task_id,
             producer=self.producer_id,
@@ -192,14 +191,12 @@ class Ingress:
             callback_url=order.callback_url,
             owner=owner,
         )
+        # Encoded before anything is stored: a registry that is away refuses the upload with nothing left behind.
+        value = self.codec.encode(request, lane.requests_topic)
+        if store != "no":
+            self.store.put(key, data, info.content_type, metadata=metadata, if_absent=store == "new")
         try:
-            produce_and_wait(
-                self.producer,
-                lane.requests_topic,
-                task_id,
-                self.codec.encode(request),
-                self.settings.produce_timeout_seconds,
-            )
+            produce_and_wait(self.producer, lane.requests_topic, task_id, value, self.settings.produce_timeout_seconds)
         except BrokerUnavailable:
             if store == "no":
                 raise  # the original is another request's, which settles it
@@ -227,7 +224,7 @@ class Ingress:
             self.producer,
             self.settings.results_topic,
             row.task_id,
-            self.codec.encode(event),
+            self.codec.encode(event, self.settings.results_topic),
             self.settings.produce_timeout_seconds,
         )
         try:

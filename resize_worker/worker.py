@@ -22,6 +22,7 @@ from confluent_kafka import KafkaError, KafkaException, Message
 from common import metrics
 from common.backoff import jittered
 from common.dead_letter import dead_letter
+from common.encoding import EventCodec, RegistryUnavailable
 from common.kafka import headers_of, logged_at, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
@@ -30,7 +31,7 @@ from resize_worker.lane_consumer import LaneConsumer
 from resize_worker.retry import Step, attempt_of, retry_headers
 from resize_worker.shares import LaneShares
 from resize_worker.started import StartedNotice
-from schemas import Codec, SerializationError, default_codec, producer_name
+from schemas import SerializationError, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
 from vocabulary.errors import WorkerCrashed
 
@@ -56,9 +57,9 @@ def starts_over(error: KafkaError) -> bool:
 
 
 class ResizeWorker:
-    def __init__(self, settings: Settings, codec: Codec | None = None, name: str = "resize_worker") -> None:
+    def __init__(self, settings: Settings, codec: EventCodec | None = None, name: str = "resize_worker") -> None:
         self.settings = settings
-        self.codec = codec or default_codec()
+        self.codec = codec or EventCodec(settings)
         self.producer_id = producer_name(name)
         self.attempts = Attempts(settings, self.producer_id)
         self._name = name
@@ -88,11 +89,21 @@ class ResizeWorker:
         delivery.send(Record(self.settings.dead_letter_topic, letter.key, letter.value, headers))
 
     def _event(self, event: Event) -> Record:
-        return Record(self.settings.results_topic, event.task_id, self.codec.encode(event))
+        topic = self.settings.results_topic
+        deadline = time.monotonic() + 6 * self.settings.produce_timeout_seconds
+        while True:
+            try:
+                return Record(topic, event.task_id, self.codec.encode(event, topic))
+            except RegistryUnavailable as e:
+                # The outcome is not lost: past the deadline the worker fails, its offset uncommitted.
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("schema registry away, outcome waits: %s", e, extra={"task_id": event.task_id})
+                time.sleep(1.0)
 
     def _handle(self, msg: Message, lane: LaneConsumer, delivery: Delivery) -> None:
         try:
-            request = self.codec.decode(msg.value())
+            request = self.codec.decode(msg.value(), msg.topic() or "")
         except SerializationError as e:
             self._dead_letter(msg, str(e), lane, delivery)
             return

@@ -14,6 +14,7 @@ from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartitio
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
+from common.encoding import EventCodec
 from common.kafka import (
     coordinates,
     high_watermarks,
@@ -27,7 +28,7 @@ from common.settings import Settings
 from read_model.errors import ViewError
 from read_model.fold import bounded_in_time
 from read_model.view import StatusView
-from schemas import Codec, SerializationError, default_codec
+from schemas import SerializationError
 from schemas.events import Event
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,10 @@ class Projector:
     the same transaction as the rows.
     """
 
-    def __init__(self, settings: Settings, view_path: Path | None = None, codec: Codec | None = None) -> None:
+    def __init__(self, settings: Settings, view_path: Path | None = None, codec: EventCodec | None = None) -> None:
         self.settings = settings
         self.view_path = view_path or settings.view_path
-        self.codec = codec or default_codec()
+        self.codec = codec or EventCodec(settings)
         self._skew = timedelta(seconds=settings.event_clock_skew_seconds)
         self.topics = (*requests_topics(settings), settings.results_topic)
         self._lanes = {lane.requests_topic: lane.name for lane in settings.lane_plan}
@@ -83,7 +84,7 @@ class Projector:
 
     def _decode(self, msg: Message) -> Event | None:
         try:
-            return self.codec.decode(msg.value())
+            return self.codec.decode(msg.value(), msg.topic() or "")
         except SerializationError as e:
             # Result records have no other owner: this projector dead-letters them.
             # Bad requests are the workers' to dead-letter; skipping them here is enough.

@@ -20,12 +20,13 @@ from datetime import UTC, datetime, timedelta
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
 from common import metrics
+from common.encoding import EventCodec
 from common.erasure import erase_task
 from common.errors import ImageServiceError
 from common.kafka import coordinates, make_consumer, next_batch
 from common.settings import Settings
 from common.store import ObjectStore
-from schemas import Codec, SerializationError, TaskDeleted, default_codec
+from schemas import SerializationError, TaskDeleted
 from store_janitor.sweep import sweep
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ def sweeps_needed(settings: Settings, store: ObjectStore) -> bool:
 
 
 class Janitor:
-    def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
+    def __init__(self, settings: Settings, codec: EventCodec | None = None) -> None:
         self.settings = settings
-        self.codec = codec or default_codec()
+        self.codec = codec or EventCodec(settings)
         self.store = ObjectStore(settings)
         self.recheck = timedelta(seconds=settings.lifecycle_delete_recheck_seconds)
         self._consumer: Consumer = make_consumer(
@@ -131,7 +132,7 @@ class Janitor:
 
     def _deletion(self, msg: Message) -> TaskDeleted | None:
         try:
-            event = self.codec.decode(msg.value())
+            event = self.codec.decode(msg.value(), msg.topic() or "")
         except SerializationError:
             return None  # the projector dead-letters undecodable results
         return event if isinstance(event, TaskDeleted) else None

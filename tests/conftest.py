@@ -43,6 +43,25 @@ def infrastructure() -> Iterator[Infrastructure]:
         yield infra
 
 
+@pytest.fixture(scope="session")
+def schema_registry() -> Iterator[str]:
+    """A real Confluent-compatible schema registry (Apicurio, in memory) for the session: its URL.
+    SCHEMA_REGISTRY_URL in the environment wins."""
+    given = os.environ.get("SCHEMA_REGISTRY_URL")
+    if given:
+        yield given
+        return
+    from local_infra.registry import start_registry
+
+    run_dir = os.environ.get("LOCAL_INFRA_RUN_DIR")
+    with tempfile.TemporaryDirectory(prefix="imgresize-registry.", dir=run_dir) as tmp:
+        registry = start_registry(Path(tmp))
+        try:
+            yield registry.url
+        finally:
+            registry.stop()
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 

@@ -25,9 +25,10 @@ from confluent_kafka import KafkaException, Message, TopicPartition
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
+from common.encoding import EventCodec
 from common.kafka import coordinates, make_consumer, make_producer, next_batch
 from common.settings import Settings
-from schemas import Codec, SerializationError, default_codec
+from schemas import SerializationError
 from schemas.events import ResizeCompleted, ResizeFailed
 from vocabulary.callback_policy import CallbackPolicy
 from vocabulary.webhook_secrets import WebhookSecrets
@@ -88,9 +89,9 @@ class _Schedule:
 
 
 class WebhookNotifier:
-    def __init__(self, settings: Settings, codec: Codec | None = None) -> None:
+    def __init__(self, settings: Settings, codec: EventCodec | None = None) -> None:
         self.settings = settings
-        self.codec = codec or default_codec()
+        self.codec = codec or EventCodec(settings)
         self.retry = RetryPolicy(
             settings.webhook_max_attempts, settings.webhook_backoff_seconds, settings.webhook_backoff_max_seconds
         )
@@ -122,7 +123,7 @@ class WebhookNotifier:
         topic, partition, offset = coordinates(msg)
         tp = (topic, partition)
         try:
-            event = self.codec.decode(msg.value())
+            event = self.codec.decode(msg.value(), msg.topic() or "")
         except SerializationError as e:
             # The projector and the dead-letter tooling see the same bytes; nothing to announce.
             log.warning("undecodable result record skipped: %s", e)
