@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge prometheus browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
+.PHONY: install s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,8 +37,8 @@ browser:
 
 ## Start Kafka (BROKERS=3: a replicated cluster), S3, the API on http://127.0.0.1:8080, the workers and the projector.
 ## WORKERS=4, or per lane: WORKERS=interactive=2,bulk=1. nginx is the edge on :8080; TLS=1 for HTTPS, NO_EDGE=1 for none.
-up: install s3-server edge $(if $(PROMETHEUS),prometheus)
-	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TLS),--tls) $(if $(NO_EDGE),--no-edge) $(if $(PROMETHEUS),--prometheus)
+up: install s3-server edge $(if $(PROMETHEUS),prometheus) $(if $(REGISTRY),registry)
+	$(PY) -m local_infra.up --brokers $(BROKERS) $(if $(WORKERS),--workers $(WORKERS)) $(if $(TLS),--tls) $(if $(NO_EDGE),--no-edge) $(if $(PROMETHEUS),--prometheus) $(if $(REGISTRY),--registry)
 
 ## The documentation site into var/site/: the references generated, then MkDocs with warnings as errors.
 docs: install
@@ -49,8 +49,13 @@ docs: install
 prometheus: install
 	$(PY) -m local_infra.prometheus
 
+## A Confluent-compatible schema registry (Apicurio Registry, Java 21+) for the registry encoding's tests and
+## `make up REGISTRY=1`: its Quarkus app from Maven Central, unpacked into .cache/.
+registry: install
+	$(PY) -m local_infra.registry
+
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint docs browser s3-server edge prometheus
+test: install lint docs browser s3-server edge prometheus registry
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

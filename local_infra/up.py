@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.backoff import exponential
+from common.encoding import register_subjects
 from common.kafka import ensure_topics
 from common.settings import Settings, load_settings
 from common.store import ObjectStore
@@ -32,6 +33,7 @@ from common.version import service_version
 from local_infra.edge import Edge, EdgeConfig, self_signed_certificate, start_edge
 from local_infra.process import free_port, spawn, terminate
 from local_infra.prometheus import prometheus_argv, scrape_config
+from local_infra.registry import start_registry
 from local_infra.stack import LocalServer, provide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,6 +317,13 @@ def main(argv: list[str] | None = None) -> None:
         help="also run Prometheus (Debian's, unpacked into .cache/) scraping every role, with monitoring/rules.yml",
     )
     parser.add_argument("--prometheus-port", type=int, default=9090)
+    parser.add_argument(
+        "--registry",
+        action="store_true",
+        help="also run a schema registry (Apicurio, from Maven Central into .cache/) and write events in "
+        "Confluent's wire format through it (EVENT_ENCODING=registry)",
+    )
+    parser.add_argument("--registry-port", type=int, default=8081)
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -335,8 +344,18 @@ def main(argv: list[str] | None = None) -> None:
             "GLIBC_TUNABLES": os.environ.get("GLIBC_TUNABLES") or MALLOC_TUNABLES,
             "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET") or LOCAL_WEBHOOK_SECRET,
         }
-        settings = load_settings(**{k.lower(): v for k, v in infra.as_env().items()})
+        registry = start_registry(args.run_dir, args.registry_port) if args.registry and not args.infra_only else None
+        if registry is not None:
+            env.update(EVENT_ENCODING="registry", SCHEMA_REGISTRY_URL=registry.url)
+            say("registry", f"Apicurio Registry on {registry.url}, pid {registry.process.pid}")
+        settings = load_settings(
+            **{k.lower(): v for k, v in infra.as_env().items()},
+            **({"event_encoding": "registry", "schema_registry_url": registry.url} if registry else {}),
+        )
         ensure_topics(settings)
+        if registry is not None:
+            for subject, schema_id in register_subjects(settings).items():
+                say("registry", f"{subject}: schema id {schema_id}, compatibility BACKWARD")
         ObjectStore(settings).ensure_bucket()
         say(
             "stack",
@@ -395,6 +414,8 @@ def main(argv: list[str] | None = None) -> None:
                 role.stop()
             if not args.infra_only and edge is not None:
                 edge.stop()
+            if registry is not None:
+                registry.stop()
     say("stack", "all stopped")
 
 

@@ -352,3 +352,4 @@ class Ingress:
 
     def close(self) -> None:
         self.producer.flush(5)
+        self.codec.close()

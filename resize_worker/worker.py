@@ -175,6 +175,7 @@ class ResizeWorker:
                     self._connect()
         finally:
             self.attempts.close()
+            self.codec.close()
 
     def _delivery(self, stop: threading.Event) -> Delivery:
         if self._exactly_once:

@@ -191,3 +191,4 @@ class Projector:
     def close(self) -> None:
         self._consumer.close()
         self._producer.flush(5)
+        self.codec.close()

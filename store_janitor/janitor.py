@@ -217,3 +217,4 @@ class Janitor:
 
     def close(self) -> None:
         self._consumer.close()
+        self.codec.close()

@@ -243,4 +243,5 @@ class WebhookNotifier:
             self.sender.pools.close()
             self._store_offsets()
             self._consumer.close()
+            self.codec.close()
             self._producer.flush(5)
