@@ -77,3 +77,27 @@ def test_a_java_producer_gets_its_image_resized(
     assert status["status"] == "SUCCESS"
     result = pipeline.session.get(pipeline.url(f"/api/v1/images/result/{outcome['task_id']}"), timeout=30)
     assert Image.open(io.BytesIO(result.content)).size == (64, 48)
+
+
+def test_a_java_consumer_reads_the_registry_encoded_outcome(
+    java_program: list[str], pipeline_factory: Callable[..., Pipeline], schema_registry: str
+) -> None:
+    """Confluent's wire format from another language: the schema fetched from the registry by its id."""
+    from common.encoding import register_subjects
+
+    pipeline = pipeline_factory(event_encoding="registry", schema_registry_url=schema_registry)
+    settings = pipeline.settings
+    register_subjects(settings)
+    task_id = pipeline.submit(jpeg_bytes(320, 240), width="80", height="60", format="webp").json()["task_id"]
+    assert pipeline.wait_terminal(task_id)["status"] == "SUCCESS"
+    done = subprocess.run(
+        [*java_program, "registry", schema_registry, settings.kafka_bootstrap_servers, settings.results_topic, task_id],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome["event"] == "ResizeCompleted" and outcome["schema_id"] > 0
+    assert (outcome["key"], outcome["content_type"]) == (f"results/{task_id}", "image/webp")
+    assert (outcome["width"], outcome["height"]) == (80, 60)

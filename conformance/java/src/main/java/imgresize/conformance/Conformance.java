@@ -3,6 +3,10 @@ package imgresize.conformance;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.File;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.time.Duration;
@@ -18,9 +22,11 @@ import java.util.UUID;
 import org.apache.avro.Schema;
 import org.apache.avro.SchemaNormalization;
 import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.BinaryMessageEncoder;
+import org.apache.avro.io.DecoderFactory;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -40,6 +46,9 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * <pre>
  *   vectors  SCHEMAS_DIR VECTORS_DIR                      check every test vector, byte for byte
  *   request  SCHEMAS_DIR BOOTSTRAP REQUESTS RESULTS BUCKET KEY   produce one request, print its outcome as JSON
+ *   registry REGISTRY_URL BOOTSTRAP RESULTS TASK_ID      read a task's outcome written in Confluent's wire
+ *                                                        format (00, 4-byte schema id, body), its writer
+ *                                                        schema fetched from the registry by id
  * </pre>
  */
 public final class Conformance {
@@ -49,6 +58,7 @@ public final class Conformance {
     switch (args.length > 0 ? args[0] : "") {
       case "vectors" -> vectors(new File(args[1]), new File(args[2]));
       case "request" -> request(new File(args[1]), args[2], args[3], args[4], args[5], args[6]);
+      case "registry" -> registryOutcome(args[1], args[2], args[3], args[4]);
       default -> {
         System.err.println("usage: vectors SCHEMAS VECTORS | request SCHEMAS BOOTSTRAP REQUESTS RESULTS BUCKET KEY");
         System.exit(2);
@@ -179,6 +189,60 @@ public final class Conformance {
       }
     }
     throw new IllegalStateException("no outcome for " + taskId + " in 90 s; saw " + seen);
+  }
+
+  /** A task's ResizeCompleted from the results topic in the registry encoding, printed as JSON. */
+  private static void registryOutcome(String registry, String bootstrap, String results, String taskId)
+      throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    Map<Integer, Schema> writers = new HashMap<>();
+    Properties consumerConfig = new Properties();
+    consumerConfig.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    consumerConfig.put(ConsumerConfig.GROUP_ID_CONFIG, "java-registry-" + taskId);
+    consumerConfig.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    consumerConfig.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    consumerConfig.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerConfig)) {
+      consumer.subscribe(List.of(results));
+      Instant deadline = Instant.now().plusSeconds(60);
+      while (Instant.now().isBefore(deadline)) {
+        for (ConsumerRecord<String, byte[]> record : consumer.poll(Duration.ofMillis(500))) {
+          byte[] value = record.value();
+          if (!taskId.equals(record.key()) || value.length < 5 || value[0] != 0) {
+            continue;
+          }
+          int id = ByteBuffer.wrap(value, 1, 4).order(ByteOrder.BIG_ENDIAN).getInt();
+          Schema writer = writers.get(id);
+          if (writer == null) {
+            HttpResponse<String> answer = http.send(
+                HttpRequest.newBuilder(URI.create(registry + "/schemas/ids/" + id)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+            if (answer.statusCode() != 200) {
+              throw new IllegalStateException("schema id " + id + ": HTTP " + answer.statusCode());
+            }
+            writer = new Schema.Parser().parse(JSON.readTree(answer.body()).get("schema").asText());
+            writers.put(id, writer);
+          }
+          Object decoded = new GenericDatumReader<Object>(writer)
+              .read(null, DecoderFactory.get().binaryDecoder(value, 5, value.length - 5, null));
+          GenericRecord event = (GenericRecord) decoded;
+          if (event.getSchema().getName().equals("ResizeCompleted")) {
+            GenericRecord result = (GenericRecord) event.get("result");
+            Map<String, Object> out = new HashMap<>();
+            out.put("task_id", taskId);
+            out.put("schema_id", id);
+            out.put("event", event.getSchema().getName());
+            out.put("key", result.get("key").toString());
+            out.put("content_type", result.get("content_type").toString());
+            out.put("width", result.get("width"));
+            out.put("height", result.get("height"));
+            System.out.println(JSON.writeValueAsString(out));
+            return;
+          }
+        }
+      }
+    }
+    throw new IllegalStateException("no registry-encoded ResizeCompleted for " + taskId + " in 60 s");
   }
 
   private static byte[] toBytes(ByteBuffer buffer) {
