@@ -10,6 +10,7 @@ import pytest
 from confluent_kafka import Producer
 from PIL import Image
 
+from common.encoding import register_subjects
 from common.store import ObjectStore
 from read_model.view import StatusView
 from schemas import ObjectRef, ResizeRequested, default_codec
@@ -17,6 +18,18 @@ from status_store.rebuild import rebuild
 from tests.pipeline import Pipeline, jpeg_bytes
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(params=["single_object", "registry"])
+def pipeline(request: pytest.FixtureRequest, pipeline_factory: Callable[..., Pipeline]) -> Pipeline:
+    """The pipeline writing each encoding; requests produced below by "another service" stay single-object,
+    so in registry mode the topics carry both."""
+    if request.param == "single_object":
+        return pipeline_factory()
+    registry = request.getfixturevalue("schema_registry")
+    started = pipeline_factory(event_encoding="registry", schema_registry_url=registry)
+    register_subjects(started.settings)
+    return started
 
 
 def test_burst_of_300_jobs_from_16_clients(pipeline_factory: Callable[..., Pipeline]) -> None:
