@@ -42,7 +42,7 @@ OUTCOMES = (
     "imgresize.events.TaskDeleted",
 )
 REGISTRY_MAGIC = 0
-# How long a reader waits for an unreachable registry before it gives a record up as undecodable.
+# How long a reader waits for an unreachable registry before it stops (a record is never dead-lettered for it).
 _READ_PATIENCE_SECONDS = 30.0
 
 
@@ -205,7 +205,9 @@ class EventCodec:
                     raise SerializationError(f"corrupt registry-encoded record: {e}") from e
                 failure = e
             if time.monotonic() > deadline:
-                raise SerializationError(f"schema registry unreachable for {_READ_PATIENCE_SECONDS:.0f} s: {failure}")
+                # Not the record's fault: no dead letter. The role stops with its offset uncommitted and reads
+                # the record again when it is restarted.
+                raise RegistryUnavailable(f"schema registry unreachable for {_READ_PATIENCE_SECONDS:.0f} s: {failure}")
             log.warning("schema registry unreachable, retrying: %s", failure)
             time.sleep(1.0)
         if isinstance(decoded, tuple):

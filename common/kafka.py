@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -198,6 +200,34 @@ def check_topics(settings: Settings, timeout: float = 30.0) -> None:
     missing = [t for t in contract_topics(settings) if t not in metadata.topics]
     if missing:
         raise BrokerUnavailable(f"missing topics {missing}: run `imgresize topics` first")
+
+
+def records_to_end(settings: Settings, topic: str, patience: float | None = None) -> Iterator[Message]:
+    """Every record now in `topic`, from its start to its log end as of this call; `patience`: give up after
+    that many seconds (None: read it all).
+
+    The end is judged by the consumer's positions, not by the offsets seen: transaction markers (the
+    results topic in exactly-once mode) take offsets but are never delivered.
+    """
+    consumer = make_consumer(settings, f"imgresize-reader-{uuid.uuid4()}", "imgresize-reader")
+    try:
+        ends = {p: end for p, end in high_watermarks(consumer, topic, timeout=10).items() if end > 0}
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        deadline = None if patience is None else time.monotonic() + patience
+        read = 0
+        while ends and (deadline is None or time.monotonic() < deadline):
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                yield msg
+                read += 1
+                _, partition, offset = coordinates(msg)
+                if offset + 1 < ends.get(partition, 0) and read % 1000:
+                    continue  # positions are asked at a partition's end, and every 1,000 records
+            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
+                if tp.offset >= ends[tp.partition]:
+                    del ends[tp.partition]
+    finally:
+        consumer.close()
 
 
 def next_batch(consumer: KafkaConsumer, size: int, wait: float) -> list[Message]:

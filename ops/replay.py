@@ -27,7 +27,15 @@ from confluent_kafka import KafkaError, Message, Producer, TopicPartition
 
 from common.encoding import EventCodec
 from common.errors import BrokerUnavailable
-from common.kafka import Headers, coordinates, headers_of, high_watermarks, make_consumer, make_producer
+from common.kafka import (
+    Headers,
+    coordinates,
+    headers_of,
+    high_watermarks,
+    make_consumer,
+    make_producer,
+    records_to_end,
+)
 from common.lanes import Lane
 from common.settings import Settings
 from schemas import SerializationError, TaskDeleted
@@ -175,33 +183,16 @@ def deleted_tasks(settings: Settings) -> set[str]:
     """
     codec = EventCodec(settings)
     marker = MARKER + schema_fingerprint(load_schemas(SCHEMA_DIR)[TaskDeleted.schema_name])
-    consumer = make_consumer(settings, f"imgresize-replay-deletions-{uuid.uuid4()}", "imgresize-ops")
     found: set[str] = set()
-    try:
-        ends = {p: end for p, end in high_watermarks(consumer, settings.results_topic, timeout=10).items() if end > 0}
-        consumer.assign([TopicPartition(settings.results_topic, p, 0) for p in ends])
-        read = 0
-        while ends:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                read += 1
-                value = msg.value() or b""
-                if value.startswith(marker) or value[:1] == b"\x00":
-                    try:
-                        event = codec.decode(value, settings.results_topic)
-                    except SerializationError:
-                        event = None  # the projector dead-letters it
-                    if isinstance(event, TaskDeleted):
-                        found.add(event.task_id)
-                _, partition, offset = coordinates(msg)
-                if offset + 1 < ends.get(partition, 0) and read % 1000:
-                    continue
-            # Positions, not offsets seen: transaction markers (exactly-once results) are never delivered.
-            for tp in consumer.position([TopicPartition(settings.results_topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
-    finally:
-        consumer.close()
+    for msg in records_to_end(settings, settings.results_topic):
+        value = msg.value() or b""
+        if value.startswith(marker) or value[:1] == b"\x00":
+            try:
+                event = codec.decode(value, settings.results_topic)
+            except SerializationError:
+                continue  # the projector dead-letters it
+            if isinstance(event, TaskDeleted):
+                found.add(event.task_id)
     return found
 
 

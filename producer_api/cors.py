@@ -10,7 +10,7 @@ Credentialed requests (cookies) are never allowed.
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response, request
 from flask_cors import CORS
 
 from common.settings import Settings, comma_separated
@@ -37,3 +37,11 @@ def init_app(app: Flask, settings: Settings) -> None:
         send_wildcard="*" in origins,
         vary_header=True,
     )
+    if "*" not in origins:
+        # The answer depends on the Origin (allowed ones get the headers, others none), even with one
+        # allowed origin, where flask-cors leaves Vary out: a shared cache must not mix them up.
+        @app.after_request
+        def _vary_by_origin(response: Response) -> Response:
+            if request.path.startswith("/api/") or request.path == "/openapi.json":
+                response.vary.add("Origin")
+            return response

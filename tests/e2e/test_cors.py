@@ -32,7 +32,10 @@ CLIENT = """async ([api, key, encoded]) => {
     const submitted = await fetch(api + "/api/v1/images/resize", {
       method: "POST", body: form, headers: {...headers, "Idempotency-Key": "cors-1"}});
     const accepted = await submitted.json();
-    const status = await (await fetch(api + "/api/v1/status/" + accepted.task_id + "?wait=20", {headers})).json();
+    let status = {status: "PENDING"};
+    for (let i = 0; i < 20 && !["SUCCESS", "FAILURE"].includes(status.status); i++) {
+      status = await (await fetch(api + "/api/v1/status/" + accepted.task_id + "?wait=10", {headers})).json();
+    }
     const result = await fetch(api + "/api/v1/images/result/" + accepted.task_id + "?wait=20", {headers});
     const image = new Uint8Array(await result.arrayBuffer());
     return {submit: submitted.status, location: submitted.headers.get("Location"), lane: submitted.headers.get("Lane"),

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
 from flask.testing import FlaskClient
 from PIL import Image
 
-from common.kafka import high_watermarks, make_consumer, make_producer, produce_and_wait
+from common.kafka import make_producer, produce_and_wait, records_to_end
 from common.settings import Settings
 from common.store import ObjectStore
 from ops.replay import replay
@@ -53,23 +52,12 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> float:
 
 def events_of(settings: Settings, task_id: str) -> list[Event]:
     """Every event of the task in the results topic, as of now."""
-    consumer = make_consumer(settings, f"probe-{uuid.uuid4()}", "test-probe")
     codec = default_codec()
-    found: list[Event] = []
-    try:
-        ends = {p: e for p, e in high_watermarks(consumer, settings.results_topic, timeout=10).items() if e > 0}
-        consumer.assign([TopicPartition(settings.results_topic, p, 0) for p in ends])
-        deadline = time.monotonic() + 20
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None and msg.key() == task_id.encode():
-                found.append(codec.decode(msg.value()))
-            for tp in consumer.position([TopicPartition(settings.results_topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
-    finally:
-        consumer.close()
-    return found
+    return [
+        codec.decode(m.value())
+        for m in records_to_end(settings, settings.results_topic, 20)
+        if m.key() == task_id.encode()
+    ]
 
 
 def failures_of(settings: Settings, task_id: str) -> list[str]:
@@ -147,24 +135,7 @@ def test_delete_erases_every_object_and_nothing_brings_the_task_back(pipeline_fa
 
 
 def _requests_of(settings: Settings, task_id: str) -> list[bytes]:
-    consumer = make_consumer(settings, f"probe-{uuid.uuid4()}", "test-probe")
-    topic = settings.requests_topic
-    found: list[bytes] = []
-    try:
-        ends = {p: e for p, e in high_watermarks(consumer, topic, timeout=10).items() if e > 0}
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        deadline = time.monotonic() + 20
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error() is not None:
-                continue
-            if msg.key() == task_id.encode():
-                found.append(msg.value())
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-    finally:
-        consumer.close()
-    return found
+    return [m.value() for m in records_to_end(settings, settings.requests_topic, 20) if m.key() == task_id.encode()]
 
 
 def test_only_the_owner_deletes_and_bad_ids_are_404(pipeline_factory: Callable[..., Pipeline]) -> None:

@@ -8,10 +8,9 @@ import uuid
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import TopicPartition
 
 from common.encoding import register_subjects
-from common.kafka import ensure_topics, high_watermarks, make_consumer, make_producer, produce_and_wait
+from common.kafka import ensure_topics, make_producer, produce_and_wait, records_to_end
 from common.settings import Settings
 from common.store import ObjectStore
 from ops.dead_letters import read_dead_letters
@@ -29,22 +28,7 @@ def registry_pipeline(pipeline_factory: Callable[..., Pipeline], schema_registry
 
 def first_bytes(settings: Settings, topic: str) -> set[int]:
     """The first byte of every record now in `topic`."""
-    consumer = make_consumer(settings, f"probe-{uuid.uuid4()}", "test")
-    seen: set[int] = set()
-    try:
-        ends = {p: e for p, e in high_watermarks(consumer, topic, timeout=10).items() if e > 0}
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        deadline = time.monotonic() + 20
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is not None and msg.error() is None:
-                seen.add((msg.value() or b"?")[0])
-            for tp in consumer.position([TopicPartition(topic, p) for p in ends]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
-    finally:
-        consumer.close()
-    return seen
+    return {(m.value() or b"?")[0] for m in records_to_end(settings, topic, 20)}
 
 
 def test_uploads_renditions_deletion_and_rebuild_in_the_registry_format(
