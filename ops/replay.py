@@ -145,6 +145,7 @@ def copy_requests(settings: Settings, plan: ReplayPlan, stop: threading.Event) -
         producer.flush(settings.produce_timeout_seconds + 5)
     finally:
         consumer.close()
+        codec.close()
     if failures or len(producer) > 0:
         raise BrokerUnavailable(f"replay: {len(failures) or len(producer)} copies not acknowledged; replay again")
     log.info(
@@ -184,15 +185,18 @@ def deleted_tasks(settings: Settings) -> set[str]:
     codec = EventCodec(settings)
     marker = MARKER + schema_fingerprint(load_schemas(SCHEMA_DIR)[TaskDeleted.schema_name])
     found: set[str] = set()
-    for msg in records_to_end(settings, settings.results_topic):
-        value = msg.value() or b""
-        if value.startswith(marker) or value[:1] == b"\x00":
-            try:
-                event = codec.decode(value, settings.results_topic)
-            except SerializationError:
-                continue  # the projector dead-letters it
-            if isinstance(event, TaskDeleted):
-                found.add(event.task_id)
+    try:
+        for msg in records_to_end(settings, settings.results_topic):
+            value = msg.value() or b""
+            if value.startswith(marker) or value[:1] == b"\x00":
+                try:
+                    event = codec.decode(value, settings.results_topic)
+                except SerializationError:
+                    continue  # the projector dead-letters it
+                if isinstance(event, TaskDeleted):
+                    found.add(event.task_id)
+    finally:
+        codec.close()
     return found
 
 
