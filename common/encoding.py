@@ -188,7 +188,10 @@ class EventCodec:
         if not data or data[0] != REGISTRY_MAGIC:
             return self.single.decode(data)
         if self._client is None:
-            raise SerializationError("a schema-registry encoded record, but SCHEMA_REGISTRY_URL is not set")
+            raise SerializationError(
+                "missing the Avro single-object marker C3 01; the first byte 00 would be the schema-registry "
+                "encoding, but SCHEMA_REGISTRY_URL is not set"
+            )
         if len(data) < 5:
             raise SerializationError("too short for a schema-registry encoded record")
         deadline = time.monotonic() + _READ_PATIENCE_SECONDS
