@@ -26,7 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from bench import corpus
-from bench.e2e_bench import percentile, run_users, start_stack
+from bench.e2e_bench import run_users, start_stack
+from bench.edge_bench import line
 from common.settings import Settings
 from common.store import ObjectStore
 from store_janitor.sweep import sweep
@@ -89,13 +90,6 @@ def reads_for(base_url: str, task_ids: list[str], seconds: float) -> list[float]
     return read_statuses(base_url, task_ids, stop)
 
 
-def line(label: str, latencies: list[float]) -> str:
-    return (
-        f"status reads {label:<7} n={len(latencies):<6} p50 {percentile(latencies, 50) * 1000:6.2f} ms  "
-        f"p99 {percentile(latencies, 99) * 1000:6.2f} ms"
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=1000)
@@ -140,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             f"(LIFECYCLE_DELETE_RATE {rate:.0f}/s, batches of {settings.lifecycle_batch})"
         )
         for label, latencies in (("before", before), ("during", during), ("after", after)):
-            print(line(label, latencies))
+            print(line(f"status reads {label}", latencies))
         left = len(store.keys("originals/")) + len(store.keys("results/"))
         print(f"objects left in the bucket: {left}")
     finally:

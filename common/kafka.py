@@ -230,6 +230,16 @@ def records_to_end(settings: Settings, topic: str, patience: float | None = None
         consumer.close()
 
 
+def is_record(msg: Message, reader: str) -> bool:
+    """Whether a polled message is a record; a consume error is logged (the end of a partition quietly)."""
+    error = msg.error()
+    if error is None:
+        return True
+    if error.code() != KafkaError._PARTITION_EOF:
+        log.warning("consume error in %s: %s", reader, error)
+    return False
+
+
 def next_batch(consumer: KafkaConsumer, size: int, wait: float) -> list[Message]:
     """What is there now, up to `size`; else wait up to `wait` for the first record and take what came with it.
 

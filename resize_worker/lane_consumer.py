@@ -13,10 +13,10 @@ import logging
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from common import metrics
-from common.kafka import coordinates, make_consumer
+from common.kafka import coordinates, is_record, make_consumer
 from common.lanes import Lane
 from common.settings import Settings
 from resize_worker.crashes import CrashLedger
@@ -61,10 +61,7 @@ class LaneConsumer:
         msg = self.consumer.poll(timeout)
         if msg is None:
             return
-        error = msg.error()
-        if error is not None:
-            if error.code() != KafkaError._PARTITION_EOF:
-                log.warning("consume error in lane %s: %s", self.name, error)
+        if not is_record(msg, f"lane {self.name}"):
             return
         if self._defer_if_not_due(msg):
             return

@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
 
 from common import metrics
 from common.dead_letter import send_to_dead_letter
@@ -18,6 +18,7 @@ from common.encoding import EventCodec
 from common.kafka import (
     coordinates,
     high_watermarks,
+    is_record,
     logged_at,
     make_consumer,
     make_producer,
@@ -99,10 +100,7 @@ class Projector:
         lanes: list[str | None] = []
         offsets: dict[tuple[str, int], int] = {}
         for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error: %s", error)
+            if not is_record(msg, "the projector"):
                 continue
             topic, partition, offset = coordinates(msg)
             offsets[(topic, partition)] = offset + 1

@@ -17,13 +17,13 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from common import metrics
 from common.encoding import EventCodec
 from common.erasure import erase_task
 from common.errors import ImageServiceError
-from common.kafka import coordinates, make_consumer, next_batch
+from common.kafka import coordinates, is_record, make_consumer, next_batch
 from common.settings import Settings
 from common.store import ObjectStore
 from schemas import SerializationError, TaskDeleted
@@ -109,10 +109,7 @@ class Janitor:
         done: dict[tuple[str, int], int] = {}
         held: set[tuple[str, int]] = set()
         for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    log.warning("consume error: %s", error)
+            if not is_record(msg, "the janitor"):
                 continue
             topic, partition, offset = coordinates(msg)
             if (topic, partition) in held:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -50,6 +50,13 @@ class Pacer:
         self._done += count
 
 
+def lifecycle_objects(store: ObjectStore, retention: Retention) -> Iterator[Listed]:
+    """Every object under a prefix that has a TTL, a listing page at a time."""
+    for prefix in (RESULTS_PREFIX, *ORIGINAL_PREFIXES):
+        if retention.ttl_of(prefix) is not None:
+            yield from store.listed(prefix)
+
+
 def sweep(
     store: ObjectStore,
     retention: Retention,
@@ -80,20 +87,16 @@ def sweep(
         metrics.EXPIRED_BACKLOG.set(report.expired - report.deleted)
         pending.clear()
 
-    for prefix in (RESULTS_PREFIX, *ORIGINAL_PREFIXES):
-        if retention.ttl_of(prefix) is None:
-            continue
-        for listed in store.listed(prefix):
-            if stop.is_set():
-                break
-            report.listed += 1
-            if is_expired(listed.key, listed.last_modified, now, retention):
-                report.expired += 1
-                pending.append(listed)
-                if len(pending) >= batch:
-                    flush()
+    for listed in lifecycle_objects(store, retention):
         if stop.is_set():
             break
+        report.listed += 1
+        if is_expired(listed.key, listed.last_modified, now, retention):
+            report.expired += 1
+            pending.append(listed)
+            if len(pending) >= batch:
+                flush()
+    if not stop.is_set():
         flush()
     metrics.EXPIRED_BACKLOG.set(report.expired - report.deleted)
     report.seconds = time.monotonic() - started
@@ -104,12 +107,9 @@ def count_expired(store: ObjectStore, retention: Retention, now: datetime | None
     """(objects listed, expired objects, their bytes), deleting nothing: what the next sweep would do."""
     now = now or datetime.now(UTC)
     listed = expired = size = 0
-    for prefix in (RESULTS_PREFIX, *ORIGINAL_PREFIXES):
-        if retention.ttl_of(prefix) is None:
-            continue
-        for o in store.listed(prefix):
-            listed += 1
-            if is_expired(o.key, o.last_modified, now, retention):
-                expired += 1
-                size += o.size
+    for o in lifecycle_objects(store, retention):
+        listed += 1
+        if is_expired(o.key, o.last_modified, now, retention):
+            expired += 1
+            size += o.size
     return listed, expired, size
