@@ -37,6 +37,11 @@ def task_or_404(raw_id: str) -> TaskRow:
     does a task past its status TTL (forgotten), whether or not the view still holds
     its row. An expired or deleted task is returned: see `readable_task`.
     """
+    return _visible(raw_id)[0]
+
+
+def _visible(raw_id: str) -> tuple[TaskRow, Standing]:
+    """`task_or_404`'s row, with what it answers now."""
     task_id = canonical_task_id(raw_id)
     service = ingress()
     row = service.find_task(task_id)
@@ -47,19 +52,15 @@ def task_or_404(raw_id: str) -> TaskRow:
         # is done for another key's task too, so the time of the 404 does not tell that it exists.
         service.caught_up_row(task_id)
         raise ApiError(404, "not_found", f"no task {task_id}")
-    if standing_of(row) is Standing.FORGOTTEN:
+    now = standing(row, datetime.now(UTC), service.settings.retention)
+    if now is Standing.FORGOTTEN:
         raise ApiError(404, "not_found", f"no task {task_id}")
-    return row
-
-
-def standing_of(row: TaskRow) -> Standing:
-    return standing(row, datetime.now(UTC), ingress().settings.retention)
+    return row, now
 
 
 def readable_task(raw_id: str) -> TaskRow:
     """The task as `task_or_404` finds it, or a 410 once it expired (RESULT_TTL_SECONDS) or was deleted."""
-    row = task_or_404(raw_id)
-    gone = standing_of(row)
+    row, gone = _visible(raw_id)
     if gone is Standing.DELETED:
         raise ApiError(410, "deleted", f"task {row.task_id} was deleted; its images are erased")
     if gone is Standing.EXPIRED:
