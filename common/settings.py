@@ -199,8 +199,9 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = 10.0
     """The longest backoff between two attempts."""
     resize_memory_limit_mb: int = 1536
-    """The resize runs in a child process with these limits (address space, wall clock); a task over either
-    fails with resource_limit and the worker goes on. 0 MiB: no memory limit.
+    """The resize runs in a child process with these limits (address space a resize may add to the child's
+    own, wall clock); a task over either fails with resource_limit and the worker goes on. 0 MiB: no memory
+    limit.
     """
     resize_time_limit_seconds: float = 60.0
     """Wall-clock limit of one resize in its child process; over it: resource_limit."""
@@ -215,6 +216,16 @@ class Settings(BaseSettings):
     """
     max_output_pixels: int = 100_000_000
     """Output pixels over all of a task's variants and frames, checked before decoding."""
+    auto_quality_target: float = Field(default=0.97, gt=0, lt=1)
+    """quality=auto: the SSIM (luma, against the unencoded resize) the chosen quality must meet. 0.97 keeps
+    photos looking as they do at a fixed quality 85 for a fifth fewer bytes or more (docs/engine.md).
+    """
+    auto_quality_min: int = Field(default=30, ge=1, le=100)
+    """quality=auto never goes below this quality."""
+    auto_quality_max: int = Field(default=95, ge=1, le=100)
+    """quality=auto never goes above this quality (a picture that meets the target at no quality gets it)."""
+    auto_quality_max_encodes: int = Field(default=4, ge=1, le=10)
+    """quality=auto tries at most this many qualities per output."""
 
     # Webhooks: signed outcome POSTs to a request's callback_url.
     webhook_secret: SecretStr = SecretStr("")
@@ -348,6 +359,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"{setting} names lanes not in LANES: {sorted(unknown)}")
         if self.lane_min_share * (len(plan) - 1) >= 1.0:
             raise ValueError("LANE_MIN_SHARE times the lanes below the first must stay under 1")
+        return self
+
+    @model_validator(mode="after")
+    def _auto_quality_bounds(self) -> Settings:
+        if self.auto_quality_min > self.auto_quality_max:
+            raise ValueError("AUTO_QUALITY_MIN must not be over AUTO_QUALITY_MAX")
         return self
 
     @model_validator(mode="after")

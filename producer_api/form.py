@@ -17,12 +17,20 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from producer_api.errors import ApiError
-from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, MODES, OUTPUT_FORMATS
+from vocabulary.options import (
+    ALL_GRAVITIES,
+    AUTO,
+    HTTP_OPTIONS,
+    MODES,
+    OUTPUT_FORMATS,
+    QUALITY_RANGE,
+    RULES,
+    parse_focus,
+)
 
 _ASCII_INTEGER = re.compile(r"[0-9]{1,6}")
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 FORMATS = (*OUTPUT_FORMATS, "auto")
-ALL_GRAVITIES = (*GRAVITIES, *CONTENT_GRAVITIES)
 
 
 def _integer(value: Any) -> Any:
@@ -50,75 +58,99 @@ def _boolean(value: Any) -> Any:
 
 _Name = BeforeValidator(_name)
 
+
+def _quality(value: Any) -> Any:
+    value = _name(value)
+    return value if value == AUTO else _integer(value)
+
+
+def _focus(value: Any) -> Any:
+    if isinstance(value, str):
+        parse_focus(value)  # ValueError: a 422 invalid_focus
+        return value.strip()
+    return value
+
+
+# Each option's pydantic type for the form, by its declaration's name; a new option without one fails here.
+def _form_types(max_dimension: int) -> dict[str, tuple[Any, Any]]:
+    # The bounds go on the integer inside the optional, so an absent field is not compared.
+    dimension = Annotated[Annotated[int, Field(ge=1, le=max_dimension)] | None, BeforeValidator(_integer)]
+    low, high = QUALITY_RANGE
+    return {
+        "width": (dimension, None),
+        "height": (dimension, None),
+        "mode": (Annotated[Literal[MODES], _Name], "fill"),  # type: ignore[valid-type]
+        "format": (Annotated[Literal[FORMATS] | None, _Name], None),  # type: ignore[valid-type]
+        "quality": (
+            Annotated[Annotated[int, Field(ge=low, le=high)] | Literal["auto"] | None, BeforeValidator(_quality)],
+            None,
+        ),
+        "gravity": (Annotated[Literal[ALL_GRAVITIES], _Name], "centre"),  # type: ignore[valid-type]
+        "upscale": (Annotated[bool | None, BeforeValidator(_boolean)], None),
+        "focus": (
+            Annotated[str | None, BeforeValidator(_focus), Field(pattern=r"^\s*[0-9.]+\s*,\s*[0-9.]+\s*$")],
+            None,
+        ),
+    }
+
+
 # Each option's code and message when it is wrong: the contract's, whatever pydantic calls the failure.
-_PROBLEMS = {
-    "width": ("invalid_dimension", "width must be an integer between 1 and {max_dimension}"),
-    "height": ("invalid_dimension", "height must be an integer between 1 and {max_dimension}"),
-    "mode": ("invalid_mode", "mode must be one of " + ", ".join(MODES)),
-    "format": ("invalid_format", "format must be one of " + ", ".join(sorted(FORMATS))),
-    "quality": ("invalid_quality", "quality must be an integer between 1 and 100"),
-    "gravity": ("invalid_gravity", "gravity must be one of " + ", ".join(ALL_GRAVITIES)),
-    "upscale": ("invalid_upscale", "upscale must be true or false"),
-}
-OPTION_FIELDS = tuple(_PROBLEMS)
+_PROBLEMS = {name: (RULES[name].code, RULES[name].message) for name in HTTP_OPTIONS}
+OPTION_FIELDS = HTTP_OPTIONS
 
 
 @functools.lru_cache(maxsize=8)
 def upload_form(max_dimension: int) -> type[BaseModel]:
     """The model of the form's fields (all but the file) for this size limit."""
-    # The bounds go on the integer inside the optional, so an absent field is not compared.
-    dimension = Annotated[Annotated[int, Field(ge=1, le=max_dimension)] | None, BeforeValidator(_integer)]
+    types = _form_types(max_dimension)
+    if set(types) != set(HTTP_OPTIONS):
+        raise RuntimeError(f"the form has no type for {sorted(set(HTTP_OPTIONS) ^ set(types))}")
     fields: dict[str, Any] = {
-        "width": (dimension, None),
-        "height": (dimension, None),
-        "mode": (Annotated[Literal[MODES], _Name], "fill"),  # type: ignore[valid-type]
-        "format": (Annotated[Literal[FORMATS] | None, _Name], None),  # type: ignore[valid-type]
-        "quality": (Annotated[Annotated[int, Field(ge=1, le=100)] | None, BeforeValidator(_integer)], None),
-        "gravity": (Annotated[Literal[ALL_GRAVITIES], _Name], "centre"),  # type: ignore[valid-type]
-        "upscale": (
-            Annotated[bool | None, BeforeValidator(_boolean), Field(description="Enlarge a smaller source")],
-            None,
-        ),
-        "sizes": (
-            str | None,
-            Field(
-                None,
-                description="Several outputs from one upload, e.g. 100x100,400x400,800x; each is named after its "
-                "size. Instead of width and height.",
-                examples=["100x100,400x400"],
-            ),
-        ),
-        "variants": (
-            str | None,
-            Field(
-                None,
-                description="Several outputs as a JSON list of objects with name, width, height, mode, format, "
-                "quality, gravity, upscale; unset fields take the form's top-level values. Instead of width, "
-                "height and sizes.",
-                examples=['[{"name":"thumb","width":100,"height":100,"format":"webp"}]'],
-            ),
-        ),
-        "priority": (
-            str | None,
-            Field(
-                None,
-                description="The lane: interactive (a person waits) or bulk (imports, batches), or another lane "
-                "of LANES. Default: the API key's default lane. A key is served at most in its ceiling lane, and "
-                "first-lane uploads over its allowance go to the next lane; the status shows the lane used.",
-                examples=["bulk"],
-            ),
-        ),
-        "callback_url": (
-            str | None,
-            Field(
-                None,
-                description="http(s) URL that receives a JSON POST signed with HMAC-SHA256 "
-                "(X-Imgresize-Signature) when the task succeeds or fails. Private and loopback addresses "
-                "are refused.",
-                json_schema_extra={"format": "uri"},
-            ),
-        ),
+        name: (kind, Field(default, description=RULES[name].doc)) for name, (kind, default) in types.items()
     }
+    fields.update(
+        {
+            "sizes": (
+                str | None,
+                Field(
+                    None,
+                    description="Several outputs from one upload, e.g. 100x100,400x400,800x; each is named after its "
+                    "size. Instead of width and height.",
+                    examples=["100x100,400x400"],
+                ),
+            ),
+            "variants": (
+                str | None,
+                Field(
+                    None,
+                    description="Several outputs as a JSON list of objects with name, "
+                    + ", ".join(HTTP_OPTIONS)
+                    + "; unset fields take the form's top-level values. Instead of width, height and sizes.",
+                    examples=['[{"name":"thumb","width":100,"height":100,"format":"webp"}]'],
+                ),
+            ),
+            "priority": (
+                str | None,
+                Field(
+                    None,
+                    description="The lane: interactive (a person waits) or bulk (imports, batches), or another lane "
+                    "of LANES. Default: the API key's default lane. A key is served at most in its ceiling lane, and "
+                    "first-lane uploads over its allowance go to the next lane; the status shows the lane used.",
+                    examples=["bulk"],
+                ),
+            ),
+            "callback_url": (
+                str | None,
+                Field(
+                    None,
+                    description="http(s) URL that receives a JSON POST signed with HMAC-SHA256 "
+                    "(X-Imgresize-Signature) when the task succeeds or fails. Private and loopback addresses "
+                    "are refused.",
+                    json_schema_extra={"format": "uri"},
+                ),
+            ),
+        }
+    )
     return create_model(  # type: ignore[call-overload, no-any-return]
         "UploadForm", __config__=ConfigDict(extra="ignore"), **fields
     )
@@ -142,8 +174,10 @@ def form_schema(max_dimension: int) -> dict[str, Any]:
     properties: dict[str, Any] = {"file": {"type": "string", "format": "binary"}}
     for name, schema in generated["properties"].items():
         branches = [b for b in schema.pop("anyOf", []) if b.get("type") != "null"]
-        if branches:
+        if len(branches) == 1:
             schema.update(branches[0])
+        elif branches:
+            schema["anyOf"] = branches
         schema.pop("title", None)
         if schema.get("default") is None:
             schema.pop("default", None)

@@ -19,7 +19,7 @@ from producer_api.bodies import AcceptedBody, DeletingBody
 from producer_api.errors import ApiError, error_response
 from producer_api.lanes import lane_policy
 from producer_api.lookup import ingress, readable_task, requested_wait, task_or_404, wait_for_terminal
-from producer_api.validation import parse_order, read_image
+from producer_api.validation import auto_quality_problem, parse_order, read_image
 from read_model.fold import DELETED, FAILURE, SUCCESS, TaskRow, variant_results
 from vocabulary.callback_policy import CallbackPolicy, CallbackRefused, check
 from vocabulary.webhook_secrets import WebhookSecrets
@@ -58,6 +58,9 @@ def _accept_upload() -> tuple[str, bool, str]:
     if callback_url:
         order = dataclasses.replace(order, callback_url=checked_callback(callback_url, settings, g.get("client")))
     data, info = read_image(request.files, settings.max_pixels, settings.input_formats)
+    problem = auto_quality_problem(order, info.format)
+    if problem:
+        raise ApiError(422, "invalid_quality", problem)
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > 255:
         raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key is at most 255 characters")

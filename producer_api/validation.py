@@ -9,11 +9,20 @@ from dataclasses import dataclass
 
 from werkzeug.datastructures import FileStorage
 
+from common.settings import Settings
 from producer_api.errors import ApiError
 from producer_api.form import OPTION_FIELDS, validated_options
 from schemas.events import variant_names_problem
 from vocabulary.errors import ResizeError
-from vocabulary.options import ResizeOptions
+from vocabulary.options import (
+    AUTO,
+    AUTO_QUALITY_FORMATS,
+    HTTP_OPTIONS,
+    OUTPUT_FORMATS,
+    RULES,
+    ResizeOptions,
+    parse_focus,
+)
 from vocabulary.probe import ImageInfo, probe
 
 
@@ -36,8 +45,7 @@ class NamedOrder:
 
 
 _SIZE = re.compile(r"([0-9]{1,6})?x([0-9]{1,6})?")
-_VARIANT_KEYS = frozenset({"name", "width", "height", "mode", "format", "quality", "gravity", "upscale"})
-DEFAULT_MAX_VARIANTS = 10
+_VARIANT_KEYS = frozenset({"name", *HTTP_OPTIONS})
 
 
 def format_for(accept: str) -> str | None:
@@ -51,16 +59,30 @@ def format_for(accept: str) -> str | None:
 
 
 def _options(form: Mapping[str, str], max_dimension: int, accept: str) -> ResizeOptions:
-    """Width, height, mode, format, quality, gravity and upscale of one output, validated by the form model."""
+    """The options of one output (vocabulary.options), validated by the form model."""
     if not any((form.get(name) or "").strip() for name in ("width", "height")):
         raise ApiError(422, "missing_dimension", "width or height is required")
     fields = validated_options(form, max_dimension)
-    chosen = fields.format  # type: ignore[attr-defined]
-    if chosen == "auto":
-        chosen = format_for(accept)
-    elif chosen == "jpg":
-        chosen = "jpeg"
-    return ResizeOptions(**{name: getattr(fields, name) for name in OPTION_FIELDS if name != "format"}, format=chosen)
+    values = {name: getattr(fields, name) for name in OPTION_FIELDS}
+    if values["format"] == "auto":
+        values["format"] = format_for(accept)
+    elif values["format"] == "jpg":
+        values["format"] = "jpeg"
+    if values["quality"] == AUTO:
+        values.update(quality=None, auto_quality=True)
+    if values["focus"] is not None:
+        values["focus"] = parse_focus(values["focus"])
+    return ResizeOptions(**values)
+
+
+def auto_quality_problem(order: ResizeOrder, source_format: str) -> str | None:
+    """Why quality=auto cannot apply to an output of this upload (a lossless or GIF output), or None."""
+    outputs = [n.options for n in order.variants] or [order.options]
+    for options in outputs:
+        written = OUTPUT_FORMATS[options.format] if options.format else source_format
+        if options.auto_quality and written not in AUTO_QUALITY_FORMATS:
+            return f"quality=auto is for JPEG, WebP and AVIF outputs, not {written}; {RULES['quality'].message}"
+    return None
 
 
 def _sizes(raw: str) -> list[dict[str, str]]:
@@ -127,7 +149,7 @@ def _variant_specs(raw: str) -> list[dict[str, str]]:
 
 
 def parse_order(
-    form: Mapping[str, str], max_dimension: int, accept: str = "", max_variants: int = DEFAULT_MAX_VARIANTS
+    form: Mapping[str, str], max_dimension: int, accept: str = "", max_variants: int | None = None
 ) -> ResizeOrder:
     """The resize order from the form fields: one output, or several named by `sizes` or `variants`.
 
@@ -142,6 +164,8 @@ def parse_order(
     if form.get("width", "").strip() or form.get("height", "").strip():
         raise ApiError(422, "invalid_variants", "width and height go inside sizes or variants, not beside them")
     specs = _sizes(sizes) if sizes else _variant_specs(variants)
+    if max_variants is None:
+        max_variants = Settings.model_fields["max_variants"].default
     if not 1 <= len(specs) <= max_variants:
         raise ApiError(422, "invalid_variants", f"between 1 and {max_variants} variants per request")
     shared = {k: v for k, v in form.items() if k in _VARIANT_KEYS - {"name", "width", "height"}}

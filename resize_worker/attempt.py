@@ -11,10 +11,12 @@ from common.errors import ObjectNotFound, StoreUnavailable
 from common.settings import Settings
 from common.sources import readable_source_problem
 from common.store import ObjectStore
+from resize_worker.auto_quality import AutoQuality
 from resize_worker.engine import ResizedImage, Target
 from resize_worker.isolation import IsolatedResizer
 from resize_worker.retry import Step, next_step
 from schemas.events import (
+    CropSubject,
     Event,
     ResizeCompleted,
     ResizeFailed,
@@ -61,7 +63,27 @@ def _stored(bucket: str, key: str, image: ResizedImage, etag: str) -> StoredImag
         height=image.height,
         size_bytes=len(image.data),
         etag=etag,
+        quality=image.quality,
+        score=image.score,
     )
+
+
+def auto_quality_policy(settings: Settings) -> AutoQuality:
+    return AutoQuality(
+        settings.auto_quality_target,
+        settings.auto_quality_min,
+        settings.auto_quality_max,
+        settings.auto_quality_max_encodes,
+    )
+
+
+def subjects_of(resized: list[ResizedImage]) -> tuple[CropSubject, ...]:
+    """What the content-aware crops found, once each (outputs with the same gravity share one finding)."""
+    found: list[CropSubject] = []
+    for image in resized:
+        if image.subject is not None and image.subject not in found:
+            found.append(image.subject)
+    return tuple(found)
 
 
 class Attempts:
@@ -113,6 +135,7 @@ class Attempts:
                 max_frames=self.settings.max_frames,
                 max_output_pixels=self.settings.max_output_pixels,
                 max_dimension=self.settings.max_dimension,
+                auto=auto_quality_policy(self.settings),
             )
         store = self._store(self.settings.s3_bucket)
         stored: list[VariantImage] = []
@@ -134,6 +157,7 @@ class Attempts:
             variants=tuple(stored) if request.variants else (),
             callback_url=request.callback_url,
             owner=request.owner,
+            subjects=subjects_of(resized),
         )
 
     def _check_not_expired(self, since: datetime, what: str) -> None:

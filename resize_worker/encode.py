@@ -68,10 +68,17 @@ def _gif_frame(frame: Image.Image) -> Image.Image:
     return frame.quantize(256, Image.Quantize.FASTOCTREE)
 
 
+def quality_for(fmt: str, quality: int | None) -> int | None:
+    """The encoder quality a format is written with: the one asked for, else the format's default; None: lossless."""
+    if fmt not in _DEFAULT_QUALITY:
+        return None
+    return quality or _DEFAULT_QUALITY[fmt]
+
+
 def _format_options(fmt: str, quality: int | None) -> dict[str, object]:
     options: dict[str, object] = {}
     if fmt in _DEFAULT_QUALITY:
-        options["quality"] = quality or _DEFAULT_QUALITY[fmt]
+        options["quality"] = quality_for(fmt, quality)
     if fmt == "WEBP":
         options["method"] = 4
     elif fmt == "PNG":

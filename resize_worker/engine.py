@@ -11,26 +11,42 @@ Where the time goes, and what is done about it:
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import io
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image, ImageOps, ImageSequence
 
+from common.settings import Settings
+from resize_worker import auto_quality, subjects
+from resize_worker.auto_quality import AutoQuality
 from resize_worker.colour import working_mode
-from resize_worker.encode import ALPHA_FORMATS, ANIMATED_FORMATS, Animation, encode
+from resize_worker.encode import ALPHA_FORMATS, ANIMATED_FORMATS, Animation, encode, quality_for
 from resize_worker.geometry import Plan, plan
 from resize_worker.gravity import entropy_anchor
+from schemas.events import CropSubject
 from vocabulary.errors import CorruptImage, InvalidRequest, TooManyPixels
-from vocabulary.options import CONTENT_GRAVITIES, GRAVITIES, OUTPUT_FORMATS, ResizeOptions
+from vocabulary.options import AUTO_QUALITY_FORMATS, GRAVITIES, OUTPUT_FORMATS, ResizeOptions
 from vocabulary.probe import CONTENT_TYPES, probe
 
-DEFAULT_MAX_PIXELS = 50_000_000
-DEFAULT_MAX_FRAMES = 300
-DEFAULT_MAX_OUTPUT_PIXELS = 100_000_000
-# The largest width or height asked for (the service's MAX_DIMENSION setting).
-DEFAULT_MAX_DIMENSION = 10_000
+
+def _setting(name: str) -> int:
+    default = Settings.model_fields[name].default
+    assert isinstance(default, int)
+    return default
+
+
+# The service's own limits (MAX_PIXELS, ...) are the engine's defaults.
+DEFAULT_MAX_PIXELS = _setting("max_pixels")
+DEFAULT_MAX_FRAMES = _setting("max_frames")
+DEFAULT_MAX_OUTPUT_PIXELS = _setting("max_output_pixels")
+DEFAULT_MAX_DIMENSION = _setting("max_dimension")
+# Gravities that look at the decoded picture: once per source, whatever the number of outputs.
+_SUBJECT_GRAVITIES = {"face": subjects.face_subject, "smart": subjects.smart_subject}
 # Sources whose own format is not an output format are written as PNG (lossless, keeps alpha).
 _FALLBACK_OUTPUT = "PNG"
 # Padding: white, transparent where the format holds alpha.
@@ -56,6 +72,11 @@ class ResizedImage:
     source_width: int
     source_height: int
     frames: int = 1
+    # The encoder quality used (None: lossless), and with quality=auto the score it met.
+    quality: int | None = None
+    score: float | None = None
+    # What a face or smart crop centred on (None: no content-aware crop).
+    subject: CropSubject | None = None
 
 
 def output_format(requested: str | None, source_format: str) -> str:
@@ -109,16 +130,13 @@ def _place(resized: Image.Image, target: Plan, target_format: str) -> Image.Imag
     return canvas
 
 
-def _anchor(
-    gravity: str, source: Image.Image, oriented: tuple[int, int], width: int | None, height: int | None, mode: str
-) -> tuple[float, float]:
-    if gravity in GRAVITIES:
-        return GRAVITIES[gravity]
-    if gravity in CONTENT_GRAVITIES:
-        if mode != "fill" or width is None or height is None:
-            return (0.5, 0.5)
-        return entropy_anchor(source, oriented, width / height)
-    raise InvalidRequest(f"gravity must be one of {', '.join([*GRAVITIES, *CONTENT_GRAVITIES])}")
+def _encode_at(frames: list[Image.Image], fmt: str, icc: bytes | None, quality: int) -> bytes:
+    return encode(frames, fmt, quality, icc)
+
+
+def _crops(target: ResizeOptions) -> bool:
+    """Whether the output is a fill crop, the only mode where gravity and focus matter."""
+    return target.mode == "fill" and target.width is not None and target.height is not None
 
 
 # One output to make from a source: the request's options for it.
@@ -132,18 +150,19 @@ def resize(
     mode: str = "fill",
     format: str | None = None,  # noqa: A002 - the public name of the option
     *,
-    quality: int | None = None,
-    gravity: str = "centre",
-    upscale: bool | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
     max_dimension: int = DEFAULT_MAX_DIMENSION,
+    auto: AutoQuality | None = None,
+    **options: Any,
 ) -> ResizedImage:
-    """Resize an encoded image. Raises a ResizeError subclass with a stable code on bad input."""
-    target = Target(width, height, mode, format, quality, gravity, upscale)
+    """Resize an encoded image; `options` are ResizeOptions' other fields (quality, gravity, focus, ...).
+
+    Raises a ResizeError subclass with a stable code on bad input."""
+    target = Target(width, height, mode, format, **options)
     budget = {"max_pixels": max_pixels, "max_frames": max_frames, "max_output_pixels": max_output_pixels}
-    return resize_many(data, [target], max_dimension=max_dimension, **budget)[0]
+    return resize_many(data, [target], max_dimension=max_dimension, auto=auto, **budget)[0]
 
 
 def resize_many(
@@ -154,8 +173,11 @@ def resize_many(
     max_frames: int = DEFAULT_MAX_FRAMES,
     max_output_pixels: int = DEFAULT_MAX_OUTPUT_PIXELS,
     max_dimension: int = DEFAULT_MAX_DIMENSION,
+    auto: AutoQuality | None = None,
 ) -> list[ResizedImage]:
-    """Several outputs from one decode of the source, in the order of `targets`."""
+    """Several outputs from one decode of the source, in the order of `targets`.
+
+    `auto`: the target and bounds of quality=auto (the AUTO_QUALITY_* settings)."""
     budget = Budget(max_pixels, max_frames, max_output_pixels)
     if not targets:
         raise InvalidRequest("at least one output is required")
@@ -169,7 +191,8 @@ def resize_many(
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=[info.format]) as source:
-                return _Decoded(source, info.format, info.width, info.height, budget).render(targets)
+                decoded = _Decoded(source, info.format, info.width, info.height, budget, auto or AutoQuality())
+                return decoded.render(targets)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise TooManyPixels(str(e)) from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -205,15 +228,19 @@ class _Output:
     format: str
     plan: Plan
     animated: bool
-    quality: int | None
+    target: Target
 
 
 class _Decoded:
     """An opened source, decoded at most once for any number of outputs."""
 
-    def __init__(self, source: Image.Image, source_format: str, width: int, height: int, budget: Budget) -> None:
+    def __init__(
+        self, source: Image.Image, source_format: str, width: int, height: int, budget: Budget, auto: AutoQuality
+    ) -> None:
         self.source = source
         self.budget = budget
+        self.auto = auto
+        self._subjects: dict[str, CropSubject] = {}
         self.format = source_format
         self.size = (width, height)
         try:
@@ -230,12 +257,45 @@ class _Decoded:
         animated = self.frame_count > 1 and self.format in ANIMATED_FORMATS and fmt in ANIMATED_FORMATS
         if animated:
             self.budget.check_animation(self.frame_count, *self.size)
-        anchor = _anchor(target.gravity, self.source, self.oriented, target.width, target.height, target.mode)
+        if target.auto_quality and fmt not in AUTO_QUALITY_FORMATS:
+            raise InvalidRequest(f"quality=auto is for JPEG, WebP and AVIF outputs, not {fmt}")
+        return _Output(fmt, self._plan(target, self._anchor(target)), animated, target)
+
+    def _plan(self, target: Target, anchor: tuple[float, float]) -> Plan:
         try:
-            target_plan = plan(*self.oriented, target.width, target.height, target.mode, anchor, target.upscale)
+            return plan(*self.oriented, target.width, target.height, target.mode, anchor, target.upscale)
         except ValueError as e:
             raise InvalidRequest(str(e)) from e
-        return _Output(fmt, target_plan, animated, target.quality)
+
+    def _anchor(self, target: Target) -> tuple[float, float]:
+        """Where the fill window sits, as far as it is known before the decode (face and smart: see _subject)."""
+        if not _crops(target):
+            return (0.5, 0.5)
+        assert target.width is not None and target.height is not None
+        aspect = target.width / target.height
+        if target.focus is not None:
+            return subjects.anchor_on(target.focus, self.oriented, aspect)
+        if target.gravity in GRAVITIES:
+            return GRAVITIES[target.gravity]
+        if target.gravity == "entropy":
+            return entropy_anchor(self.source, self.oriented, aspect)
+        if target.gravity in _SUBJECT_GRAVITIES:
+            return (0.5, 0.5)
+        raise InvalidRequest(f"unknown gravity {target.gravity!r}")
+
+    def _subject(self, output: _Output, first_frame: Image.Image) -> tuple[_Output, CropSubject | None]:
+        """The output re-planned on the picture's subject, for gravity face or smart; found once per source."""
+        target = output.target
+        if target.focus is not None or target.gravity not in _SUBJECT_GRAVITIES or not _crops(target):
+            return output, None
+        if target.gravity not in self._subjects:
+            self._subjects[target.gravity] = _SUBJECT_GRAVITIES[target.gravity](first_frame)
+        subject = self._subjects[target.gravity]
+        assert target.width is not None and target.height is not None
+        aspect = target.width / target.height
+        point = subjects.subject_point(subject, self.oriented, aspect)
+        anchor = subjects.anchor_on(point, self.oriented, aspect)
+        return dataclasses.replace(output, plan=self._plan(target, anchor)), subject
 
     def _upright(self, frame: Image.Image) -> Image.Image:
         return frame if self.orientation == 1 else ImageOps.exif_transpose(frame)
@@ -296,10 +356,18 @@ class _Decoded:
             self.source.draft(self.source.mode, (max(1, int(src_w * need)), max(1, int(src_h * need))))
         frames, animation, icc = self._frames(any(o.animated for o in outputs))
         results = []
-        for output in outputs:
+        for unplaced in outputs:
+            output, subject = self._subject(unplaced, frames[0])
             used = frames if output.animated else frames[:1]
             made = [_place(_resize_frame(f, output.plan, self.oriented), output.plan, output.format) for f in used]
-            encoded = encode(made, output.format, output.quality, icc, animation if output.animated else None)
+            quality, score = quality_for(output.format, output.target.quality), None
+            if output.target.auto_quality and not output.animated:
+                chosen = auto_quality.choose(
+                    made[0], functools.partial(_encode_at, made, output.format, icc), self.auto
+                )
+                encoded, quality, score = chosen.data, chosen.quality, chosen.score
+            else:
+                encoded = encode(made, output.format, quality, icc, animation if output.animated else None)
             results.append(
                 ResizedImage(
                     data=encoded,
@@ -310,6 +378,9 @@ class _Decoded:
                     source_width=self.size[0],
                     source_height=self.size[1],
                     frames=len(made),
+                    quality=quality,
+                    score=score,
+                    subject=subject,
                 )
             )
         return results

@@ -29,6 +29,7 @@ from vocabulary.errors import ResizeError, ResourceLimit
 log = logging.getLogger(__name__)
 
 _CONTEXT = multiprocessing.get_context("forkserver")
+# The engine with OpenCV and its face model: imported and loaded once, in the fork server.
 _CONTEXT.set_forkserver_preload(["resize_worker.engine"])
 
 
@@ -37,7 +38,10 @@ def _serve(conn: Connection, memory_limit_bytes: int, nice: int) -> None:
     if nice > 0:
         os.nice(nice)
     if memory_limit_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+        # The limit is what a resize may add to the child as the fork server made it (the engine, OpenCV
+        # and its models are mapped already, some 300 MiB of address space, most of it never touched).
+        allowed = _address_space() + memory_limit_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (allowed, allowed))
     while True:
         try:
             data, targets, budget = conn.recv()
@@ -54,6 +58,18 @@ def _serve(conn: Connection, memory_limit_bytes: int, nice: int) -> None:
             answer = ("error", f"{type(e).__name__}: {e}")
         del data
         conn.send(answer)
+
+
+def _address_space() -> int:
+    """This process's mapped address space (VmSize) in bytes; 0 where /proc does not say."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 class IsolatedResizer:
@@ -83,8 +99,8 @@ class IsolatedResizer:
     def child_pid(self) -> int | None:
         return self._child.pid if self._child is not None else None
 
-    def resize_many(self, data: bytes, targets: Sequence[Target], **budget: int) -> list[ResizedImage]:
-        """engine.resize_many in the child; `budget` holds its keyword limits (max_pixels, ...)."""
+    def resize_many(self, data: bytes, targets: Sequence[Target], **budget: Any) -> list[ResizedImage]:
+        """engine.resize_many in the child; `budget` holds its keyword limits (max_pixels, ..., auto)."""
         conn = self._start()
         try:
             conn.send((data, list(targets), budget))

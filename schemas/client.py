@@ -12,9 +12,10 @@ Needs confluent-kafka for producing; building and decoding need only fastavro.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from schemas import REQUESTS_TOPIC, default_codec
 from schemas.errors import SerializationError
@@ -38,48 +39,45 @@ def resize_request(
     *,
     bucket: str,
     key: str,
-    width: int | None = None,
-    height: int | None = None,
-    mode: str = "fill",
-    format: str | None = None,  # noqa: A002 - the contract's field name
-    quality: int | None = None,
-    gravity: str = "centre",
-    upscale: bool | None = None,
     task_id: str | None = None,
     producer: str = "external",
     variants: Sequence[VariantSpec] = (),
     callback_url: str | None = None,
+    **options: Any,
 ) -> ResizeRequested:
     """A valid ResizeRequested for an original already in the object store.
 
+    `options` are the output's: width, height, mode, format, quality, gravity,
+    upscale, focus (a FocalPoint), auto_quality; the same as a VariantSpec's.
     With `variants`, several named outputs come from one decode; the first one
     also fills the top-level fields, so readers of older schemas make it.
     """
+    allowed = option_names()
+    unknown = set(options) - set(allowed)
+    if unknown:
+        raise TypeError(f"unknown resize options {sorted(unknown)}; the options are {', '.join(allowed)}")
     if variants:
-        first = variants[0]
-        width, height, mode, format = first.width, first.height, first.mode, first.format  # noqa: A001
-        quality, gravity, upscale = first.quality, first.gravity, first.upscale
+        options = {name: getattr(variants[0], name) for name in allowed}
         problem = variant_names_problem([v.name for v in variants])
         if problem:
             raise ValueError(problem)
         if any(v.width is None and v.height is None for v in variants):
             raise ValueError("every variant needs a width or a height")
-    if width is None and height is None:
+    if options.get("width") is None and options.get("height") is None:
         raise ValueError("width or height is required")
     return ResizeRequested(
         task_id=task_id or str(uuid.uuid4()),
         producer=producer,
         source=ObjectRef(bucket, key),
-        width=width,
-        height=height,
-        mode=mode,
-        format=format,
-        quality=quality,
-        gravity=gravity,
-        upscale=upscale,
         variants=tuple(variants),
         callback_url=callback_url,
+        **options,
     )
+
+
+def option_names() -> tuple[str, ...]:
+    """The options of one output, as the contract's VariantSpec carries them."""
+    return tuple(f.name for f in dataclasses.fields(VariantSpec) if f.name != "name")
 
 
 def produce_request(

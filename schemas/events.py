@@ -35,6 +35,37 @@ class ObjectRef:
 
 
 @dataclass(frozen=True)
+class FocalPoint:
+    """A point of the upright source, relative: (0, 0) top left, (1, 1) bottom right."""
+
+    x: float
+    y: float
+
+
+@dataclass(frozen=True)
+class Box:
+    """A region of the upright source, relative to its size like FocalPoint."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class CropSubject:
+    """Since v7: what a content-aware crop (gravity face or smart) found in the source, and centred on."""
+
+    # The gravity whose finding this is: face or smart (a face gravity that fell back says smart).
+    gravity: str
+    focus: FocalPoint
+    # The faces found (gravity face), largest first.
+    boxes: tuple[Box, ...] = ()
+    # Why the gravity asked for was not the one used: no_face, detector_failed (None: it was).
+    fallback: str | None = None
+
+
+@dataclass(frozen=True)
 class StoredImage:
     """A resized image written to the store."""
 
@@ -45,6 +76,9 @@ class StoredImage:
     height: int
     size_bytes: int
     etag: str
+    # Since v7: the encoder quality used (None: a lossless format), and with quality=auto the score it met.
+    quality: int | None = None
+    score: float | None = None
 
 
 VARIANT_NAME = re.compile(r"[a-z0-9_-]{1,40}")
@@ -72,6 +106,9 @@ class VariantSpec:
     quality: int | None = None
     gravity: str = "centre"
     upscale: bool | None = None
+    # Since v7.
+    focus: FocalPoint | None = None
+    auto_quality: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +146,9 @@ class ResizeRequested(Event):
     callback_url: str | None = None
     # Since v4: the name of the API key that created the task (None: no key).
     owner: str | None = None
+    # Since v7: the client's focal point, and quality=auto.
+    focus: FocalPoint | None = None
+    auto_quality: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +169,8 @@ class ResizeCompleted(Event):
     callback_url: str | None = None
     # Since v5: copied from the request, so the notifier knows whose webhook secret signs it.
     owner: str | None = None
+    # Since v7: what the content-aware crops centred on, once per gravity.
+    subjects: tuple[CropSubject, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -163,10 +205,29 @@ def _variant_image(record: dict[str, Any]) -> VariantImage:
     return VariantImage(name=record["name"], image=StoredImage(**record["image"]))
 
 
+def _focus(record: dict[str, Any] | None) -> FocalPoint | None:
+    return FocalPoint(**record) if record is not None else None
+
+
+def _variant_spec(record: dict[str, Any]) -> VariantSpec:
+    return VariantSpec(**{**record, "focus": _focus(record.get("focus"))})
+
+
+def _subject(record: dict[str, Any]) -> CropSubject:
+    return CropSubject(
+        gravity=record["gravity"],
+        focus=FocalPoint(**record["focus"]),
+        boxes=tuple(Box(**b) for b in record["boxes"]),
+        fallback=record["fallback"],
+    )
+
+
 # How to rebuild each nested record, by event type and field.
 _NESTED: dict[tuple[type[Event], str], Callable[[Any], Any]] = {
     (ResizeRequested, "source"): lambda r: ObjectRef(**r),
-    (ResizeRequested, "variants"): lambda items: tuple(VariantSpec(**r) for r in items),
+    (ResizeRequested, "variants"): lambda items: tuple(_variant_spec(r) for r in items),
+    (ResizeRequested, "focus"): _focus,
+    (ResizeCompleted, "subjects"): lambda items: tuple(_subject(r) for r in items),
     (ResizeCompleted, "result"): lambda r: StoredImage(**r),
     (ResizeCompleted, "variants"): lambda items: tuple(_variant_image(r) for r in items),
     (TaskDeleted, "source"): lambda r: ObjectRef(**r) if r is not None else None,

@@ -21,7 +21,10 @@ from fastavro.schema import to_parsing_canonical_form
 
 from schemas.codec import HISTORY_DIR, MARKER, SCHEMA_DIR, load_schemas, schema_fingerprint
 from schemas.events import (
+    Box,
+    CropSubject,
     Event,
+    FocalPoint,
     ObjectRef,
     ResizeCompleted,
     ResizeFailed,
@@ -37,7 +40,7 @@ from schemas.events import (
 VECTORS_DIR = Path(__file__).resolve().parent / "vectors"
 _AT = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 _TASK = "6f1c1c0e-8a43-4d4b-9a38-2f6a4b0e7c11"
-_IMAGE = StoredImage("images", f"results/{_TASK}/thumb", "image/webp", 200, 150, 5123, "9f86d081884c7d65")
+_IMAGE = StoredImage("images", f"results/{_TASK}/thumb", "image/webp", 200, 150, 5123, "9f86d081884c7d65", 71, 0.9712)
 
 # The examples: every field set, so every field's encoding is pinned.
 EXAMPLES: dict[str, Event] = {
@@ -52,7 +55,9 @@ EXAMPLES: dict[str, Event] = {
         gravity="entropy",
         upscale=False,
         content_type="image/jpeg",
-        variants=(VariantSpec("thumb", 200, 150, "fill", "webp", 75, "centre", None),),
+        variants=(VariantSpec("thumb", 200, 150, "fill", "webp", None, "face", None, FocalPoint(0.25, 0.4), True),),
+        focus=FocalPoint(0.625, 0.375),
+        auto_quality=False,
         callback_url="https://hooks.example.com/imgresize",
         event_id="0b9e4f2a-5c3d-4e8f-a1b2-c3d4e5f60718",
         occurred_at=_AT,
@@ -75,6 +80,12 @@ EXAMPLES: dict[str, Event] = {
         variants=(VariantImage("thumb", _IMAGE),),
         callback_url="https://hooks.example.com/imgresize",
         owner="catalogue",
+        subjects=(
+            CropSubject(
+                "face", FocalPoint(0.3125, 0.25), (Box(0.25, 0.125, 0.125, 0.25), Box(0.5, 0.5, 0.0625, 0.125))
+            ),
+            CropSubject("smart", FocalPoint(0.5, 0.75), (), "no_face"),
+        ),
         event_id="2d106b4c-7e5f-4a01-83d4-e5f60718293a",
         occurred_at=_AT,
         producer="resize_worker@host-2",
