@@ -80,6 +80,10 @@ class ResultBody(TypedDict):
     size_bytes: int | None
     source_width: int | None
     source_height: int | None
+    quality: NotRequired[int | None]
+    """The encoder quality used (JPEG, WebP, AVIF; null: lossless)."""
+    score: NotRequired[float | None]
+    """With quality=auto: the SSIM the chosen quality met against the unencoded resize."""
 
 
 @with_config(_DOCUMENTED)
@@ -91,6 +95,40 @@ class VariantBody(TypedDict):
     width: int
     height: int
     size_bytes: int
+    quality: NotRequired[int | None]
+    """The encoder quality used (JPEG, WebP, AVIF; null: lossless)."""
+    score: NotRequired[float | None]
+    """With quality=auto: the SSIM the chosen quality met against the unencoded resize."""
+
+
+@with_config(_DOCUMENTED)
+class PointBody(TypedDict):
+    x: float
+    """0 left .. 1 right of the upright source."""
+    y: float
+    """0 top .. 1 bottom of the upright source."""
+
+
+@with_config(_DOCUMENTED)
+class BoxBody(TypedDict):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@with_config(_DOCUMENTED)
+class SubjectBody(TypedDict):
+    """What a content-aware crop (gravity face or smart) found in the source and centred on."""
+
+    gravity: Literal["face", "smart"]
+    """face, or smart when no face was found or the detector failed (see fallback)."""
+    focus: PointBody
+    """The point the crops centre on, as far as each output's frame allows."""
+    boxes: list[BoxBody]
+    """The faces found, relative to the upright source, largest first."""
+    fallback: str | None
+    """Why the gravity asked for was not the one used: no_face, detector_failed; null: it was."""
 
 
 @with_config(_DOCUMENTED)
@@ -119,6 +157,9 @@ class StatusBody(TypedDict):
     """Once the task succeeded."""
     variants: NotRequired[list[VariantBody]]
     """One entry per requested variant, once the task succeeded."""
+    subjects: NotRequired[list[SubjectBody]]
+    """What the face and smart crops found, once per gravity, once the task succeeded (for a client to show
+    or correct with focus=X,Y)."""
     error: NotRequired[TaskErrorBody]
     """The last failure, while retrying or for good."""
 

@@ -65,7 +65,7 @@ _WAIT_FOR_CHANGE = {
     "in": "query",
     "required": False,
     "description": "Long-poll: answer as soon as the state changes, or after this many seconds.",
-    "schema": {"type": "number", "minimum": 0, "maximum": 30},
+    "schema": {"type": "number", "minimum": 0},  # maximum: MAX_STATUS_WAIT_SECONDS, set by document()
 }
 _WAIT_FOR_RESULT = {
     **_WAIT_FOR_CHANGE,

@@ -10,7 +10,7 @@ from producer_api import images
 from producer_api.bodies import RequestedBody, StatusBody
 from producer_api.lookup import ingress, long_poll, readable_task, requested_wait
 from producer_api.view_watch import ViewWatch
-from read_model.fold import DELETED, SUCCESS, TERMINAL, TaskRow, requested_variants, variant_results
+from read_model.fold import DELETED, SUCCESS, TERMINAL, TaskRow, outcome_details, requested_variants, variant_results
 from read_model.lifecycle import expires_at
 
 bp = Blueprint("status", __name__, url_prefix="/api/v1/status")
@@ -51,6 +51,12 @@ def status_body(row: TaskRow, expires: datetime | None = None) -> StatusBody:
             "source_width": row.source_width,
             "source_height": row.source_height,
         }
+        details = outcome_details(row)
+        if details:
+            body["result"]["quality"] = details["quality"]
+            body["result"]["score"] = details["score"]
+            if details["subjects"]:
+                body["subjects"] = details["subjects"]
         if row.variant_results:
             body["variants"] = [
                 {
@@ -60,6 +66,7 @@ def status_body(row: TaskRow, expires: datetime | None = None) -> StatusBody:
                     "width": v["width"],
                     "height": v["height"],
                     "size_bytes": v["size_bytes"],
+                    **({"quality": v["quality"], "score": v["score"]} if "quality" in v else {}),  # type: ignore[typeddict-item]
                 }
                 for v in variant_results(row)
             ]

@@ -62,13 +62,15 @@ class TaskRow:
     source_height: int | None = None
     error_code: str | None = None
     error_message: str | None = None
-    # JSON list of the stored variants (name, key, content_type, width, height, size_bytes, etag).
+    # JSON list of the stored variants (name, key, content_type, width, height, size_bytes, etag, quality, score).
     variant_results: str | None = None
     # The API key (its name) that created the task; None: readable by any caller.
     owner: str | None = None
     # The lane of the request's topic (None: not known, e.g. folded before lanes). A request copied
     # into another lane (a replay) is the same event twice: of equal events, the first lane by name.
     lane: str | None = None
+    # JSON of what v7 outcomes add: the result's quality and score, and the crops' subjects.
+    outcome_details: str | None = None
 
 
 # Rank within an attempt; terminal events outrank any non-terminal one.
@@ -130,6 +132,7 @@ def _outcome_fields(event: Event) -> dict[str, object]:
         "error_message": None,
         "finished_at": None,
         "variant_results": None,
+        "outcome_details": None,
     }
     if isinstance(event, ResizeCompleted):
         r = event.result
@@ -145,6 +148,7 @@ def _outcome_fields(event: Event) -> dict[str, object]:
             source_height=event.source_height,
             finished_at=event.occurred_at,
             variant_results=_variant_results(event),
+            outcome_details=_outcome_details(event),
         )
     elif isinstance(event, ResizeFailed):
         cleared.update(error_code=event.error_code, error_message=event.error_message)
@@ -167,10 +171,24 @@ def _variant_results(event: ResizeCompleted) -> str | None:
                 "height": v.image.height,
                 "size_bytes": v.image.size_bytes,
                 "etag": v.image.etag,
+                "quality": v.image.quality,
+                "score": v.image.score,
             }
             for v in event.variants
         ]
     )
+
+
+def _outcome_details(event: ResizeCompleted) -> str | None:
+    if event.result.quality is None and event.result.score is None and not event.subjects:
+        return None
+    subjects = [dataclasses.asdict(s) for s in event.subjects]
+    return json.dumps({"quality": event.result.quality, "score": event.result.score, "subjects": subjects})
+
+
+def outcome_details(row: TaskRow) -> dict[str, Any]:
+    """The row's result quality and score and the crops' subjects, decoded (empty before v7)."""
+    return json.loads(row.outcome_details) if row.outcome_details else {}
 
 
 def _requested_variants(event: ResizeRequested) -> str | None:

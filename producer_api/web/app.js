@@ -44,7 +44,9 @@ function formFor(file, lane) {
     }
   }
   form.append("mode", $("mode").value);
-  if ($("format").value) form.append("format", $("format").value);
+  for (const name of ["format", "gravity", "quality"]) {
+    if ($(name).value) form.append(name, $(name).value);
+  }
   return form;
 }
 
@@ -153,6 +155,12 @@ async function applyLimits() {
   const fields = upload["multipart/form-data"].schema.properties;
   for (const name of ["width", "height"]) {
     if (fields[name] && fields[name].maximum) $(name).max = String(fields[name].maximum);
+  }
+  // Every gravity the service knows, the ones this page names first.
+  const gravity = $("gravity");
+  const named = new Set(Array.from(gravity.options, (option) => option.value));
+  for (const value of (fields.gravity && fields.gravity.enum) || []) {
+    if (!named.has(value)) gravity.append(element("option", { value }, value));
   }
 }
 

@@ -74,6 +74,10 @@ def test_choose_and_drop_images_then_preview_and_download(pipeline: Pipeline, pa
     page.fill("#height", "200")
     page.select_option("#mode", "fill")
     page.select_option("#format", "webp")
+    page.select_option("#gravity", "smart")
+    page.select_option("#quality", "auto")
+    # Gravities the page does not name are filled in from the service's OpenAPI document.
+    assert "southwest" in page.locator("#gravity option").evaluate_all("options => options.map(o => o.value)")
 
     # Chosen with the file picker.
     page.set_input_files("#files", str(photo))
@@ -85,7 +89,11 @@ def test_choose_and_drop_images_then_preview_and_download(pipeline: Pipeline, pa
     natural = preview.evaluate("img => [img.naturalWidth, img.naturalHeight]")
     assert natural == [300, 200]
     task_id = chosen.get_attribute("data-task-id")
-    assert pipeline.status(str(task_id)).json()["result"]["content_type"] == "image/webp"
+    status = pipeline.status(str(task_id)).json()
+    assert status["result"]["content_type"] == "image/webp"
+    # The page's gravity and quality choices reached the worker.
+    assert status["result"]["score"] is not None and 1 <= status["result"]["quality"] <= 100
+    assert [s["gravity"] for s in status["subjects"]] == ["smart"]
 
     with page.expect_download() as download_info:
         chosen.locator("a.download").click()

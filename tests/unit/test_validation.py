@@ -9,7 +9,8 @@ from PIL import Image
 from werkzeug.datastructures import FileStorage
 
 from producer_api.errors import ApiError
-from producer_api.validation import ResizeOrder, parse_order, read_image
+from producer_api.validation import ResizeOrder, auto_quality_problem, parse_order, read_image
+from schemas.events import FocalPoint
 from vocabulary.options import ResizeOptions
 
 
@@ -25,6 +26,14 @@ from vocabulary.options import ResizeOptions
             ResizeOptions(9, None, "fill", None, 70, "north", False),
         ),
         ({"width": "5", "height": "", "mode": "stretch", "format": "webp"}, ResizeOptions(5, None, "stretch", "webp")),
+        (
+            {"width": "9", "height": "9", "gravity": "FACE", "quality": "Auto", "focus": " 0.25 , 1 "},
+            ResizeOptions(9, 9, gravity="face", auto_quality=True, focus=FocalPoint(0.25, 1.0)),
+        ),
+        (
+            {"width": "9", "gravity": "smart", "focus": "0,.5"},
+            ResizeOptions(9, gravity="smart", focus=FocalPoint(0, 0.5)),
+        ),
         # Empty fields are absent ones: their defaults.
         ({"width": "5", "mode": "", "gravity": " ", "format": "", "upscale": ""}, ResizeOptions(5, None, "fill", None)),
     ],
@@ -50,9 +59,23 @@ def test_valid_forms(form: dict[str, str], options: ResizeOptions) -> None:
         ({"width": "10", "quality": "101"}, "invalid_quality"),
         ({"width": "10", "gravity": "up"}, "invalid_gravity"),
         ({"width": "10", "upscale": "maybe"}, "invalid_upscale"),
+        ({"width": "10", "quality": "automatic"}, "invalid_quality"),
+        ({"width": "10", "focus": "2,0.5"}, "invalid_focus"),
+        ({"width": "10", "focus": "0.5"}, "invalid_focus"),
+        ({"width": "10", "focus": "0.5,0.5,0.5"}, "invalid_focus"),
+        ({"width": "10", "focus": "nan,0.5"}, "invalid_focus"),
+        ({"width": "10", "focus": "-0.1,0.5"}, "invalid_focus"),
+        ({"width": "10", "focus": "٠.٥,0.5"}, "invalid_focus"),
+        ({"width": "10", "focus": "x,y"}, "invalid_focus"),
+        ({"sizes": "10x10", "variants": ""}, None),
+        ({"variants": '[{"width": 10, "focus": "1.5,0"}]'}, "invalid_focus"),
+        ({"variants": '[{"width": 10, "gravity": "faces"}]'}, "invalid_gravity"),
     ],
 )
-def test_invalid_forms(form: dict[str, str], code: str) -> None:
+def test_invalid_forms(form: dict[str, str], code: str | None) -> None:
+    if code is None:
+        parse_order(form, 10_000)  # the control: the same shape, valid
+        return
     with pytest.raises(ApiError) as error:
         parse_order(form, 10_000)
     assert error.value.status == 422
@@ -99,3 +122,20 @@ def test_pixel_budget_is_checked_from_the_header() -> None:
 )
 def test_format_auto_follows_accept(accept: str, chosen: str | None) -> None:
     assert parse_order({"width": "10", "format": "auto"}, 10_000, accept).options.format == chosen
+
+
+@pytest.mark.parametrize(
+    ("form", "source", "refused"),
+    [
+        ({"width": "10", "quality": "auto"}, "JPEG", False),
+        ({"width": "10", "quality": "auto"}, "PNG", True),
+        ({"width": "10", "quality": "auto"}, "GIF", True),
+        ({"width": "10", "quality": "auto", "format": "webp"}, "GIF", False),
+        ({"width": "10", "quality": "auto", "format": "gif"}, "JPEG", True),
+        ({"sizes": "10x10,20x20", "quality": "auto", "format": "avif"}, "PNG", False),
+        ({"variants": '[{"width": 10, "quality": "auto", "format": "png"}, {"width": 5}]'}, "JPEG", True),
+    ],
+)
+def test_quality_auto_is_for_lossy_outputs_only(form: dict[str, str], source: str, refused: bool) -> None:
+    problem = auto_quality_problem(parse_order(form, 10_000), source)
+    assert (problem is not None) == refused
