@@ -353,6 +353,9 @@ class _Decoded:
             # The smallest DCT scale (1/2, 1/4, 1/8) still at least what the largest output needs.
             need = min(1.0, max(o.plan.scale for o in outputs))
             src_w, src_h = self.size
+            if any(o.target.gravity == "face" and o.target.focus is None and _crops(o.target) for o in outputs):
+                # Faces are looked for on a copy up to subjects.FACE_SIDE wide: decode at least that much.
+                need = min(1.0, max(need, subjects.FACE_SIDE / max(src_w, src_h)))
             self.source.draft(self.source.mode, (max(1, int(src_w * need)), max(1, int(src_h * need))))
         frames, animation, icc = self._frames(any(o.animated for o in outputs))
         results = []
