@@ -8,9 +8,11 @@ picture against each other here, which SSIM does well; the target is what
 says "looks right" (AUTO_QUALITY_TARGET, see docs/engine.md for how it was
 chosen).
 
-The search is regula falsi over the quality: the score grows with it, nearly
-linearly over the range that matters, so each encode narrows the bracket
-around the target by more than bisection would. At most `max_encodes`.
+The search is a safeguarded regula falsi over the quality: the score grows
+with it, nearly linearly over the range that matters, so each encode narrows
+the bracket around the target by more than bisection would, and never by less
+than a quarter. At most `max_encodes`, plus one at the highest quality when
+none of them met the target.
 """
 
 from __future__ import annotations
@@ -51,34 +53,51 @@ def _luma(image: Image.Image) -> np.ndarray:
     return np.asarray(flatten(image).convert("L"), dtype=np.float32)
 
 
+def _blur(plane: np.ndarray) -> np.ndarray:
+    return cv2.GaussianBlur(plane, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
+
+
+class Reference:
+    """The unencoded luma with its local means and variances, worked out once for every encode it is scored against."""
+
+    def __init__(self, luma: np.ndarray) -> None:
+        self.luma = luma
+        self.mean = _blur(luma)
+        self.mean_sq = cv2.multiply(self.mean, self.mean)
+        self.variance = _blur(cv2.multiply(luma, luma)) - self.mean_sq
+
+    def ssim(self, other: np.ndarray) -> float:
+        """Mean SSIM of `other` (a luma plane of the same size) against this reference."""
+        mean = _blur(other)
+        mean_sq = cv2.multiply(mean, mean)
+        cross = cv2.multiply(self.mean, mean)
+        variance = _blur(cv2.multiply(other, other)) - mean_sq
+        covariance = _blur(cv2.multiply(self.luma, other)) - cross
+        numerator = (2 * cross + _C1) * (2 * covariance + _C2)
+        denominator = (self.mean_sq + mean_sq + _C1) * (self.variance + variance + _C2)
+        return float(cv2.mean(numerator / denominator)[0])
+
+
 def ssim(reference: np.ndarray, other: np.ndarray) -> float:
     """Mean SSIM of two luma planes of the same size."""
-
-    def blur(plane: np.ndarray) -> np.ndarray:
-        return cv2.GaussianBlur(plane, (11, 11), 1.5, borderType=cv2.BORDER_REFLECT)
-
-    mu_x, mu_y = blur(reference), blur(other)
-    xx, yy, xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    var_x, var_y, cov = blur(reference * reference) - xx, blur(other * other) - yy, blur(reference * other) - xy
-    numerator = (2 * xy + _C1) * (2 * cov + _C2)
-    denominator = (xx + yy + _C1) * (var_x + var_y + _C2)
-    return float(np.mean(numerator / denominator))
+    return Reference(reference).ssim(other)
 
 
 def choose(frame: Image.Image, encode_at: Callable[[int], bytes], policy: AutoQuality) -> Choice:
     """The lowest quality in [lowest, highest] whose encode scores at least the target (highest if none does)."""
-    reference = _luma(frame)
+    reference = Reference(_luma(frame))
 
     def score_of(data: bytes) -> float:
         with Image.open(io.BytesIO(data)) as decoded:
             decoded.load()
             other = _luma(decoded)
-        if other.shape != reference.shape:  # never expected: the encoders keep the size
+        if other.shape != reference.luma.shape:  # never expected: the encoders keep the size
             return 0.0
-        return ssim(reference, other)
+        return reference.ssim(other)
 
     low, high = policy.lowest - 1, policy.highest  # low fails by assumption, high passes by assumption
-    low_score, high_score = policy.target - 0.05, 1.0
+    low_score: float | None = None  # None: assumed, not measured
+    high_score: float | None = None
     best: Choice | None = None
     encodes = 0
     quality = _guess(policy)
@@ -103,10 +122,15 @@ def _guess(policy: AutoQuality) -> int:
     return min(max(75, policy.lowest), policy.highest)
 
 
-def _between(low: int, low_score: float, high: int, high_score: float, target: float) -> int:
-    """The next quality to try: where the line through the bracket's ends meets the target, strictly inside it."""
-    if high_score > low_score:
+def _between(low: int, low_score: float | None, high: int, high_score: float | None, target: float) -> int:
+    """The next quality to try: where the line through the bracket's ends meets the target once both are
+    measured (halfway before), kept a quarter of the bracket away from either end: a curved score would
+    otherwise pull the guesses to one side a point at a time."""
+    if high - low <= 1:
+        return high
+    if low_score is not None and high_score is not None and high_score > low_score:
         estimate = low + (target - low_score) * (high - low) / (high_score - low_score)
     else:
         estimate = (low + high) / 2
-    return min(max(round(estimate), low + 1), high - 1) if high - low > 1 else high
+    margin = max(1, (high - low) // 4)
+    return min(max(round(estimate), low + margin), high - margin)
