@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge clean
+.PHONY: install s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge bench-crop bench-quality clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -97,6 +97,14 @@ bench-peers: install s3-server vips
 ## Interactive uploads while a bulk import drains, with lanes and without; bulk's share under interactive load (~10 min).
 bench-lanes: install s3-server
 	$(PY) -m bench.lanes_bench
+
+## Face and smart crops against a centre crop and libvips' attention, on real photos placed off-centre (~1 minute).
+bench-crop: install
+	$(PY) -m bench.crop_bench
+
+## quality=auto against fixed qualities on real photos: bytes saved, score, encode time (~2 minutes).
+bench-quality: install
+	$(PY) -m bench.quality_bench
 
 ## How fast the janitor empties the store of 1,000 expired tasks, and status read latency meanwhile (~3 minutes).
 bench-lifecycle: install s3-server

@@ -80,10 +80,10 @@ class ResultBody(TypedDict):
     size_bytes: int | None
     source_width: int | None
     source_height: int | None
-    quality: NotRequired[int | None]
-    """The encoder quality used (JPEG, WebP, AVIF; null: lossless)."""
-    score: NotRequired[float | None]
-    """With quality=auto: the SSIM the chosen quality met against the unencoded resize."""
+    quality: int | None
+    """The encoder quality used (JPEG, WebP, AVIF; null: lossless, or a task finished before 0.4)."""
+    score: float | None
+    """With quality=auto: the SSIM the chosen quality met against the unencoded resize; else null."""
 
 
 @with_config(_DOCUMENTED)
@@ -95,10 +95,10 @@ class VariantBody(TypedDict):
     width: int
     height: int
     size_bytes: int
-    quality: NotRequired[int | None]
-    """The encoder quality used (JPEG, WebP, AVIF; null: lossless)."""
-    score: NotRequired[float | None]
-    """With quality=auto: the SSIM the chosen quality met against the unencoded resize."""
+    quality: int | None
+    """The encoder quality used (JPEG, WebP, AVIF; null: lossless, or a task finished before 0.4)."""
+    score: float | None
+    """With quality=auto: the SSIM the chosen quality met against the unencoded resize; else null."""
 
 
 @with_config(_DOCUMENTED)

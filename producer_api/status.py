@@ -42,6 +42,7 @@ def status_body(row: TaskRow, expires: datetime | None = None) -> StatusBody:
         "request": request_body,
     }
     if row.state == SUCCESS:
+        details = outcome_details(row)
         body["result"] = {
             "url": _result_url(row.task_id),
             "content_type": row.result_content_type,
@@ -50,13 +51,11 @@ def status_body(row: TaskRow, expires: datetime | None = None) -> StatusBody:
             "size_bytes": row.result_size,
             "source_width": row.source_width,
             "source_height": row.source_height,
+            "quality": details.get("quality"),
+            "score": details.get("score"),
         }
-        details = outcome_details(row)
-        if details:
-            body["result"]["quality"] = details["quality"]
-            body["result"]["score"] = details["score"]
-            if details["subjects"]:
-                body["subjects"] = details["subjects"]
+        if details.get("subjects"):
+            body["subjects"] = details["subjects"]
         if row.variant_results:
             body["variants"] = [
                 {
@@ -66,7 +65,8 @@ def status_body(row: TaskRow, expires: datetime | None = None) -> StatusBody:
                     "width": v["width"],
                     "height": v["height"],
                     "size_bytes": v["size_bytes"],
-                    **({"quality": v["quality"], "score": v["score"]} if "quality" in v else {}),  # type: ignore[typeddict-item]
+                    "quality": v.get("quality"),
+                    "score": v.get("score"),
                 }
                 for v in variant_results(row)
             ]
