@@ -11,11 +11,19 @@ result; or long-poll the result URL (two requests), or submit and wait in one
 Prints images/s, p50 and p99 at 1 and 8 clients, the ratios, and CPU ms per
 image per role (the load client included); then status GETs/s of one API
 process for an existing task, and the plumbing's CPU against the resize call's.
+
+The renditions scenario: five outputs per upload (1600x900, 800x450, 400x400,
+200x200, 100x100, fill, JPEG quality 85), as catalogue imports and CMS
+uploads ask. The peers get five requests per upload, one per rendition; this
+project one upload with `sizes`, counted done when the task succeeded
+("stored") or when the client also holds all five images ("delivered").
+Rates are uploads/s.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import json
 import multiprocessing
@@ -37,13 +45,15 @@ from bench.peers import Peer, start_imaginary, start_thumbor
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH = HEIGHT = 400
+RENDITIONS = ((1600, 900), (800, 450), (400, 400), (200, 200), (100, 100))
+SIZES = ",".join(f"{w}x{h}" for w, h in RENDITIONS)
 TERMINAL = {"SUCCESS", "FAILURE"}
 # After the least warm-up, the broker's JIT is looked at over rounds of this length; the warm-up ends
 # after this many quiet rounds in a row (one quiet round is often followed by another burst).
 WARM_ROUND_SECONDS = 10.0
 QUIET_ROUNDS = 2
 
-Fetch = Callable[[requests.Session, bytes], bytes]
+Fetch = Callable[[requests.Session, bytes], object]
 
 
 @dataclass
@@ -156,6 +166,36 @@ class ProjectClient:
         self.result_wait = result_wait or submit_wait
         self.submit_wait = submit_wait
         self.lost = 0
+
+    def renditions(self, session: requests.Session, image: bytes, deliver: bool) -> list[bytes]:
+        """One upload with the five renditions, waited for by status long-poll; with `deliver`, all five fetched."""
+        response = session.post(
+            f"{self.base_url}/api/v1/images/resize",
+            files={"file": ("photo.jpg", image)},
+            data={"sizes": SIZES, "quality": "85"},
+            timeout=60,
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"submit answered {response.status_code}")
+        task_id = response.json()["task_id"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = session.get(f"{self.base_url}/api/v1/status/{task_id}?wait=10", timeout=60).json()
+            if status["status"] in TERMINAL:
+                break
+        else:
+            self.lost += 1
+            raise RuntimeError(f"task {task_id} not finished in 60 s")
+        if status["status"] != "SUCCESS":
+            raise RuntimeError(f"task {task_id}: {status.get('error')}")
+        if not deliver:
+            return []
+        images = []
+        for variant in status["variants"]:
+            result = session.get(f"{self.base_url}{variant['url']}", timeout=60)
+            result.raise_for_status()
+            images.append(result.content)
+        return images
 
     def __call__(self, session: requests.Session, image: bytes) -> bytes:
         response = session.post(
@@ -321,6 +361,16 @@ def bench_project(args: argparse.Namespace, image: bytes, runs: list[Run]) -> fl
                 run = closed_loop("this project", kind, client, image, clients, args.seconds, roles)
                 runs.append(run)
                 report(run)
+        if args.renditions:
+            stored = functools.partial(_project_renditions, long_poll, False)
+            delivered = functools.partial(_project_renditions, long_poll, True)
+            with requests.Session() as session:
+                check_renditions("this project", long_poll.renditions(session, image, True))
+            for kind, fetch in ((STORED, stored), (DELIVERED, delivered)):
+                for clients in (1, 8):
+                    run = closed_loop("this project", kind, fetch, image, clients, args.seconds, roles)
+                    runs.append(run)
+                    report(run)
         lost = long_poll.lost + polling.lost + on_result.lost + on_submit.lost
         print(f"this project: {lost} lost", flush=True)
         with requests.Session() as session:
@@ -345,6 +395,7 @@ def bench_peer(
     runs: list[Run],
     kind: str = "request",
     client_counts: tuple[int, ...] = (1, 8),
+    renditions: bool = False,
 ) -> None:
     try:
         roles = {peer.name.split()[0]: peer.pids()}
@@ -352,15 +403,46 @@ def bench_peer(
         def fetch(session: requests.Session, source: bytes) -> bytes:
             return peer.fetch(session, source, WIDTH, HEIGHT)
 
+        def fetch_renditions(session: requests.Session, source: bytes) -> list[bytes]:
+            return [peer.fetch(session, source, w, h) for w, h in RENDITIONS]
+
         with requests.Session() as session:
             check_output(peer.name, fetch(session, image))
+            if renditions:
+                check_renditions(peer.name, fetch_renditions(session, image))
         closed_loop(peer.name, "warm-up", fetch, image, 8, args.peer_warmup, roles)
         for clients in client_counts:
             run = closed_loop(peer.name, kind, fetch, image, clients, args.seconds, roles)
             runs.append(run)
             report(run)
+        if renditions:
+            for clients in client_counts:
+                run = closed_loop(peer.name, RENDITIONS_KIND, fetch_renditions, image, clients, args.seconds, roles)
+                runs.append(run)
+                report(run)
     finally:
         peer.stop()
+
+
+# Client kinds of the renditions scenario: the peers' five requests, and this project's one upload.
+RENDITIONS_KIND = "5 requests"
+STORED = "5 sizes, stored"
+DELIVERED = "5 sizes, delivered"
+
+
+def _project_renditions(client: ProjectClient, deliver: bool, session: requests.Session, image: bytes) -> list[bytes]:
+    return client.renditions(session, image, deliver)
+
+
+def check_renditions(name: str, made: list[bytes]) -> None:
+    sizes = []
+    for data in made:
+        with Image.open(io.BytesIO(data)) as out:
+            if out.format != "JPEG":
+                raise RuntimeError(f"{name} answered {out.format}, not JPEG")
+            sizes.append(out.size)
+    if sizes != list(RENDITIONS):
+        raise RuntimeError(f"{name} made {sizes}, not {list(RENDITIONS)}")
 
 
 def report(run: Run) -> None:
@@ -481,8 +563,52 @@ def summary(runs: list[Run], resize_ms: float, status_rate: float | None) -> Non
                 f"the resize children under this load: {in_load:.1f} ms CPU per image; every other server role: "
                 f"{rest:.1f} ms = {rest / in_load:.2f}x the resize as it runs here"
             )
+    renditions_summary(runs)
+    single_targets(runs)
     if status_rate is not None:
         print(f"status GETs/s, one API process, 8 clients: {status_rate:.0f}")
+
+
+# The issue's targets: this project's uploads/s against each peer's at 8 clients.
+RENDITION_TARGETS = {STORED: {"thumbor": 1.7, "imaginary": 1.4}, DELIVERED: {"thumbor": 1.5, "imaginary": 1.2}}
+
+
+def renditions_summary(runs: list[Run]) -> None:
+    """Five renditions per upload: this project's stored and delivered rates against each peer's five requests."""
+    for kind, targets in RENDITION_TARGETS.items():
+        ours = find(runs, "this project", kind, 8)
+        if ours is None:
+            continue
+        for peer, target in targets.items():
+            theirs = find(runs, peer, RENDITIONS_KIND, 8)
+            if theirs is None:
+                continue
+            ratio = ours.per_second / theirs.per_second
+            verdict = "reached" if ratio >= target else "NOT reached"
+            print(
+                f"five renditions, {kind.split(', ')[1]}: this project {ours.per_second:.1f} uploads/s, {peer} "
+                f"{theirs.per_second:.1f}: {ratio:.2f}x (target {target}x: {verdict})"
+            )
+        one, theirs_one = find(runs, "this project", kind, 1), find(runs, "thumbor", RENDITIONS_KIND, 1)
+        if one and theirs_one:
+            print(
+                f"    1 client p50: this project {percentile(one.latencies, 50) * 1000:.0f} ms, "
+                f"thumbor {percentile(theirs_one.latencies, 50) * 1000:.0f} ms"
+            )
+
+
+def single_targets(runs: list[Run]) -> None:
+    """One output per upload: >= 0.9x thumbor's img/s at 8 clients, and a 1-client p50 no worse than thumbor's."""
+    ours, thumbor = find(runs, "this project", "long-poll", 8), find(runs, "thumbor", "request", 8)
+    ours_one, thumbor_one = find(runs, "this project", "long-poll", 1), find(runs, "thumbor", "request", 1)
+    if ours and thumbor:
+        ratio = ours.per_second / thumbor.per_second
+        verdict = "reached" if ratio >= 0.9 else "NOT reached"
+        print(f"one output: {ratio:.2f}x thumbor at 8 clients (target 0.9x: {verdict})")
+    if ours_one and thumbor_one:
+        mine, theirs = percentile(ours_one.latencies, 50), percentile(thumbor_one.latencies, 50)
+        verdict = "reached" if mine <= theirs else "NOT reached"
+        print(f"one output, 1-client p50: {mine * 1000:.0f} ms against thumbor's {theirs * 1000:.0f} ms ({verdict})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -497,6 +623,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--status-seconds", type=float, default=5.0)
     parser.add_argument("--only", choices=["project", "thumbor", "imaginary"], action="append")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--no-renditions", dest="renditions", action="store_false", help="skip the five-renditions scenario"
+    )
     args = parser.parse_args(argv)
     only = set(args.only or ["project", "thumbor", "imaginary"])
     image = corpus.photo()
@@ -513,11 +642,11 @@ def main(argv: list[str] | None = None) -> None:
         if "project" in only:
             status_rate = bench_project(args, image, runs)
         if "thumbor" in only:
-            bench_peer(args, start_thumbor(cache, Path(work), image), image, runs)
+            bench_peer(args, start_thumbor(cache, Path(work), image), image, runs, renditions=args.renditions)
         if "imaginary" in only:
             imaginary = start_imaginary(cache, Path(work))
             if imaginary is not None:
-                bench_peer(args, imaginary, image, runs)
+                bench_peer(args, imaginary, image, runs, renditions=args.renditions)
     summary(runs, resize_ms, status_rate)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

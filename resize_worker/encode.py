@@ -124,6 +124,10 @@ def encode(
     elif fmt == "GIF":
         frames = [_gif_frame(f) for f in frames]
     options = _format_options(fmt, quality)
+    if fmt in {"JPEG", "GIF"}:
+        # Pillow writes the source's comment (JPEG COM, GIF comment extension) from the frame's info
+        # unless told otherwise: metadata, dropped like EXIF.
+        options["comment"] = b""
     if fmt != "GIF":
         # The colours' meaning, or explicitly none: encoders fall back to the frame's own info, which may
         # still hold the source's profile. All other metadata is dropped.

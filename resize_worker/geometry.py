@@ -81,3 +81,20 @@ def plan(
         return Plan(whole, fitted, fitted, (0, 0))
     offset = ((width - fitted[0]) // 2, (height - fitted[1]) // 2)
     return Plan(whole, fitted, (width, height), offset)
+
+
+def box_within(parent: Plan, child: Plan, factor: float) -> tuple[float, float, float, float] | None:
+    """Where `child`'s crop lies in `parent`'s resized pixels, if `child` can be resized from them instead of
+    from the source: the parent covers the child's crop and has at least `factor` times the detail it needs
+    on both axes. None otherwise."""
+    p_left, p_top, p_right, p_bottom = parent.crop
+    c_left, c_top, c_right, c_bottom = child.crop
+    if c_left < p_left or c_top < p_top or c_right > p_right or c_bottom > p_bottom:
+        return None
+    sx = parent.scaled[0] / (p_right - p_left)
+    sy = parent.scaled[1] / (p_bottom - p_top)
+    need_x = child.scaled[0] / (c_right - c_left)
+    need_y = child.scaled[1] / (c_bottom - c_top)
+    if sx < factor * need_x or sy < factor * need_y:
+        return None
+    return ((c_left - p_left) * sx, (c_top - p_top) * sy, (c_right - p_left) * sx, (c_bottom - p_top) * sy)

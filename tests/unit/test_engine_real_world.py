@@ -157,3 +157,12 @@ def test_a_tiff_page_without_dimensions_is_a_corrupt_image() -> None:
     broken = _without_width_in_second_frame(encode(pages[0], "TIFF", save_all=True, append_images=pages[1:]))
     with pytest.raises(CorruptImage):
         resize(broken, 40, 20, "fit")
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "GIF"])
+def test_a_comment_in_the_source_is_dropped_like_other_metadata(fmt: str) -> None:
+    out = io.BytesIO()
+    photo_like(64, 48).save(out, fmt, comment=b"taken at 12 Private Road by Jane Doe")
+    made = resize(out.getvalue(), 32, format=fmt.lower())
+    assert b"Jane Doe" not in made.data
+    assert "comment" not in opened(made.data).info

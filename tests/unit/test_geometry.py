@@ -64,3 +64,17 @@ def test_gravity_places_the_fill_window(gravity: str, left: float, top: float) -
 
 def test_vertical_gravity() -> None:
     assert plan(100, 300, 50, 50, "fill", GRAVITIES["south"]).crop == (0.0, 200.0, 100.0, 300.0)
+
+
+def test_a_smaller_crop_inside_a_larger_output_maps_onto_its_pixels() -> None:
+    from resize_worker.geometry import box_within
+
+    large = plan(1920, 1080, 1600, 900, "fill")  # the whole source at 1600/1920
+    small = plan(1920, 1080, 400, 400, "fill")  # the centre 1080x1080
+    assert box_within(large, small, 2.0) == pytest.approx((350.0, 0.0, 1250.0, 900.0))
+    # Not enough detail in the larger one (400 needs 0.37 per source pixel; 800x450 holds 0.42).
+    assert box_within(plan(1920, 1080, 800, 450, "fill"), small, 2.0) is None
+    # A crop the larger output does not cover.
+    east = plan(1920, 1080, 100, 100, "fill", anchor=(1.0, 0.5))
+    assert box_within(plan(1920, 1080, 800, 800, "fill"), east, 2.0) is None
+    assert box_within(large, east, 2.0) == pytest.approx((700.0, 0.0, 1600.0, 900.0))
