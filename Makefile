@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge bench-crop bench-quality clean
+.PHONY: install s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge bench-crop bench-quality bench-renditions bench-bulk clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -101,6 +101,15 @@ bench-lanes: install s3-server
 ## Face and smart crops against a centre crop and libvips' attention, on real photos placed off-centre (~1 minute).
 bench-crop: install
 	$(PY) -m bench.crop_bench
+
+## Five renditions of one upload: each from the source or the smaller from a larger one's pixels; CPU and PSNR (~1 minute).
+bench-renditions: install
+	$(PY) -m bench.renditions_bench
+
+## A catalogue import: 10,000 uploads with five renditions each through `make up`'s stack; CPU per rendition
+## per role and every role's memory at the start, midway and the end (~15 minutes).
+bench-bulk: install s3-server
+	$(PY) -m bench.bulk_bench
 
 ## quality=auto against fixed qualities on real photos: bytes saved, score, encode time (~2 minutes).
 bench-quality: install

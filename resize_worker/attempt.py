@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from common import metrics
@@ -97,6 +98,7 @@ class Attempts:
         # LOWER_LANE_NICE, so on a busy machine the OS runs interactive resizes (and the API, the
         # store, the broker) before bulk ones.
         self._resizers: dict[int, IsolatedResizer] = {}
+        self._uploads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="result-upload")
 
     def resizer(self, nice: int = 0) -> IsolatedResizer:
         if nice not in self._resizers:
@@ -108,6 +110,7 @@ class Attempts:
     def close(self) -> None:
         for resizer in self._resizers.values():
             resizer.close()
+        self._uploads.shutdown(wait=True)
 
     def _store(self, bucket: str) -> ObjectStore:
         if bucket not in self._stores:
@@ -138,12 +141,14 @@ class Attempts:
                 auto=auto_quality_policy(self.settings),
             )
         store = self._store(self.settings.s3_bucket)
-        stored: list[VariantImage] = []
+        keys = [result_key(request.task_id, name) for name, _ in named]
         with metrics.UPLOAD_SECONDS.time():
-            for (name, _), image in zip(named, resized, strict=True):
-                key = result_key(request.task_id, name)
-                etag = store.put(key, image.data, image.content_type)
-                stored.append(VariantImage(name or "", _stored(store.bucket, key, image, etag)))
+            # Side by side: a task's renditions cost one round trip to the store, not one each.
+            etags = list(self._uploads.map(lambda k, i: store.put(k, i.data, i.content_type), keys, resized))
+        stored = [
+            VariantImage(name or "", _stored(store.bucket, key, image, etag))
+            for (name, _), key, image, etag in zip(named, keys, resized, etags, strict=True)
+        ]
         self._check_still_there(source, request, [v.image.key for v in stored])
         metrics.REQUEST_TO_RESULT.observe(max(0.0, (datetime.now(UTC) - request.occurred_at).total_seconds()))
         return ResizeCompleted(

@@ -281,7 +281,8 @@ def test_the_documented_upload_form_is_the_model_that_validates_it(pipeline: Pip
     form = document["paths"]["/api/v1/images/resize"]["post"]["requestBody"]["content"]["multipart/form-data"]
     model = upload_form(pipeline.settings.max_dimension)
     assert set(form["schema"]["properties"]) == {"file", *model.model_fields}
-    assert form["schema"]["properties"]["quality"] == {"type": "integer", "minimum": 1, "maximum": 100}
+    quality = form["schema"]["properties"]["quality"]
+    assert quality["anyOf"] == [{"type": "integer", "minimum": 1, "maximum": 100}, {"const": "auto", "type": "string"}]
     # A value just outside a documented bound is the contract's 422 with the field's code.
     refused = pipeline.submit(jpeg_bytes(60, 40), width=10, quality=101)
     assert refused.status_code == 422 and refused.json()["code"] == "invalid_quality"

@@ -129,6 +129,13 @@ public final class Conformance {
     request.put("upscale", null);
     request.put("variants", new GenericData.Array<>(requested.getField("variants").schema(), List.of()));
     request.put("callback_url", null);
+    // Since v7: the client's focal point (a nested record) and quality=auto (off: a PNG output).
+    Schema focusSchema = requested.getField("focus").schema().getTypes().get(1);
+    GenericRecord focus = new GenericData.Record(focusSchema);
+    focus.put("x", 0.25);
+    focus.put("y", 0.5);
+    request.put("focus", focus);
+    request.put("auto_quality", false);
     ByteBuffer value = new BinaryMessageEncoder<GenericRecord>(GenericData.get(), requested).encode(request);
 
     Properties producerConfig = new Properties();
