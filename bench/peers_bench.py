@@ -252,19 +252,33 @@ def _status_hammer(args: tuple[str, int, str, float, int]) -> int:
     counts = [0] * threads
     stop_at = time.monotonic() + seconds
 
+    def receive(sock: socket.socket) -> bytes:
+        chunk = sock.recv(65536)
+        if not chunk:
+            # The server closed the connection (a keep-alive limit): counted so far, and a new one follows.
+            raise ConnectionResetError("closed by the server")
+        return chunk
+
     def one(i: int) -> None:
+        while time.monotonic() < stop_at:
+            try:
+                exchange(i)
+            except OSError:
+                continue
+
+    def exchange(i: int) -> None:
         with socket.create_connection((host, port), timeout=10) as sock:
             buffered = b""
             while time.monotonic() < stop_at:
                 sock.sendall(request)
                 while b"\r\n\r\n" not in buffered:
-                    buffered += sock.recv(65536)
+                    buffered += receive(sock)
                 head, _, buffered = buffered.partition(b"\r\n\r\n")
                 length = int(
                     next(line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:"))[15:]
                 )
                 while len(buffered) < length:
-                    buffered += sock.recv(65536)
+                    buffered += receive(sock)
                 buffered = buffered[length:]
                 if head.startswith(b"HTTP/1.1 200"):
                     counts[i] += 1
