@@ -130,7 +130,10 @@ class EventCodec:
         self.single = single or default_codec()
         self.writes_registry = settings.event_encoding == "registry"
         url = settings.schema_registry_url
-        self._client = SchemaRegistryClient({"url": url}) if url else None
+        # A bounded wait per registry request: the client's own default is none, and a registry that stops
+        # answering mid-request (a dropped kept-alive connection) would hold a worker for ever, silently.
+        timeout = max(1, int(settings.produce_timeout_seconds))
+        self._client = SchemaRegistryClient({"url": url, "timeout": timeout}) if url else None
         self._schemas = value_schemas(settings)
         self._serializers: dict[str, AvroSerializer] = {}
         self._deserializers: dict[str, AvroDeserializer] = {}
