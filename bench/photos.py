@@ -15,6 +15,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,26 +27,40 @@ SKIMAGE_VERSION = "0.26.0"
 PILLOW_VERSION = PIL.__version__
 
 
-def tests_dir(cache: Path = ROOT / ".cache") -> Path:
-    """Tests/images and Tests/icc of the installed Pillow's sdist, downloaded with pip on first use."""
-    target = cache / f"pillow-{PILLOW_VERSION}-tests"
+def _fetched(target: Path, requirement: str, binary: str, pattern: str, unpack: Callable[[Path, Path], None]) -> Path:
+    """`target`, made once: the package's file fetched with pip into a temporary folder and unpacked into it."""
     if (target / ".complete").exists():
         return target
-    with tempfile.TemporaryDirectory(prefix="pillow-sdist.") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pip-download.") as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-binary", ":all:", "--no-deps"]
-            + [f"pillow=={PILLOW_VERSION}", "-d", tmp],
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", binary, ":all:", requirement, "-d", tmp],
             check=True,
         )
-        (archive,) = Path(tmp).glob("pillow-*.tar.gz")
-        prefix = f"pillow-{PILLOW_VERSION}/Tests/"
-        with tarfile.open(archive) as sdist:
-            members = [m for m in sdist.getmembers() if m.name.startswith(_folders(prefix)) and m.isfile()]
-            for member in members:
-                member.name = member.name[len(prefix) :]
-            sdist.extractall(target, members=members, filter="data")
+        (archive,) = Path(tmp).glob(pattern)
+        target.mkdir(parents=True, exist_ok=True)
+        unpack(archive, target)
     (target / ".complete").touch()
     return target
+
+
+def tests_dir(cache: Path = ROOT / ".cache") -> Path:
+    """Tests/images and Tests/icc of the installed Pillow's sdist, downloaded with pip on first use."""
+    return _fetched(
+        cache / f"pillow-{PILLOW_VERSION}-tests",
+        f"pillow=={PILLOW_VERSION}",
+        "--no-binary",
+        "pillow-*.tar.gz",
+        _pillow_tests,
+    )
+
+
+def _pillow_tests(archive: Path, target: Path) -> None:
+    prefix = f"pillow-{PILLOW_VERSION}/Tests/"
+    with tarfile.open(archive) as sdist:
+        members = [m for m in sdist.getmembers() if m.name.startswith(_folders(prefix)) and m.isfile()]
+        for member in members:
+            member.name = member.name[len(prefix) :]
+        sdist.extractall(target, members=members, filter="data")
 
 
 def _folders(prefix: str) -> tuple[str, ...]:
@@ -69,23 +84,22 @@ def pillow_photo(name: str) -> Image.Image:
 
 def skimage_photo(name: str, cache: Path = ROOT / ".cache") -> Image.Image:
     """One of scikit-image's bundled images (skimage/data/<name>), from its wheel, fetched once."""
-    target = cache / f"skimage-{SKIMAGE_VERSION}-data"
-    if not (target / ".complete").exists():
-        with tempfile.TemporaryDirectory(prefix="skimage-wheel.") as tmp:
-            subprocess.run(
-                [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:"]
-                + [f"scikit-image=={SKIMAGE_VERSION}", "-d", tmp],
-                check=True,
-            )
-            (wheel,) = Path(tmp).glob("scikit_image-*.whl")
-            target.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(wheel) as archive:
-                for member in archive.namelist():
-                    if member.startswith("skimage/data/") and member.endswith((".png", ".jpg")):
-                        (target / Path(member).name).write_bytes(archive.read(member))
-        (target / ".complete").touch()
+    target = _fetched(
+        cache / f"skimage-{SKIMAGE_VERSION}-data",
+        f"scikit-image=={SKIMAGE_VERSION}",
+        "--only-binary",
+        "scikit_image-*.whl",
+        _skimage_data,
+    )
     with Image.open(target / name) as image:
         return image.convert("RGB")
+
+
+def _skimage_data(wheel: Path, target: Path) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            if member.startswith("skimage/data/") and member.endswith((".png", ".jpg")):
+                (target / Path(member).name).write_bytes(archive.read(member))
 
 
 def matplotlib_photo(name: str = "grace_hopper.jpg") -> Image.Image:

@@ -27,7 +27,6 @@ import numpy as np
 from PIL import Image
 
 from bench.photos import jpeg, pillow_photo, skimage_photo
-from common.settings import Settings
 from resize_worker.auto_quality import AutoQuality, choose, ssim
 from resize_worker.encode import encode
 
@@ -117,13 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--formats", default="JPEG,WEBP,AVIF")
     args = parser.parse_args(argv)
-    settings = Settings.model_fields
-    policy = AutoQuality(
-        settings["auto_quality_target"].default,
-        settings["auto_quality_min"].default,
-        settings["auto_quality_max"].default,
-        settings["auto_quality_max_encodes"].default,
-    )
+    policy = AutoQuality()  # the settings' defaults
     for fmt in args.formats.split(","):
         run(fmt, policy, args.repeats)
 

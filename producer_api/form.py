@@ -94,11 +94,6 @@ def _form_types(max_dimension: int) -> dict[str, tuple[Any, Any]]:
     }
 
 
-# Each option's code and message when it is wrong: the contract's, whatever pydantic calls the failure.
-_PROBLEMS = {name: (RULES[name].code, RULES[name].message) for name in HTTP_OPTIONS}
-OPTION_FIELDS = HTTP_OPTIONS
-
-
 @functools.lru_cache(maxsize=8)
 def upload_form(max_dimension: int) -> type[BaseModel]:
     """The model of the form's fields (all but the file) for this size limit."""
@@ -159,12 +154,13 @@ def upload_form(max_dimension: int) -> type[BaseModel]:
 def validated_options(form: Mapping[str, str], max_dimension: int) -> BaseModel:
     """The option fields of `form`, validated; a 422 with the field's own code if one is wrong."""
     # An empty field is an absent one: it takes the option's default.
-    given = {name: form[name] for name in OPTION_FIELDS if str(form.get(name) or "").strip()}
+    given = {name: form[name] for name in HTTP_OPTIONS if str(form.get(name) or "").strip()}
     try:
         return upload_form(max_dimension).model_validate(given)
     except ValidationError as e:
         name = str(e.errors()[0]["loc"][0])
-        code, message = _PROBLEMS[name]
+        # The option's own code and message (its declaration's), whatever pydantic calls the failure.
+        code, message = RULES[name].code, RULES[name].message
         raise ApiError(422, code, message.format(max_dimension=max_dimension)) from None
 
 

@@ -11,12 +11,12 @@ from werkzeug.datastructures import FileStorage
 
 from common.settings import Settings
 from producer_api.errors import ApiError
-from producer_api.form import OPTION_FIELDS, validated_options
+from producer_api.form import validated_options
 from schemas.events import variant_names_problem
+from vocabulary import options as declared
 from vocabulary.errors import ResizeError
 from vocabulary.options import (
     AUTO,
-    AUTO_QUALITY_FORMATS,
     HTTP_OPTIONS,
     OUTPUT_FORMATS,
     RULES,
@@ -63,7 +63,7 @@ def _options(form: Mapping[str, str], max_dimension: int, accept: str) -> Resize
     if not any((form.get(name) or "").strip() for name in ("width", "height")):
         raise ApiError(422, "missing_dimension", "width or height is required")
     fields = validated_options(form, max_dimension)
-    values = {name: getattr(fields, name) for name in OPTION_FIELDS}
+    values = {name: getattr(fields, name) for name in HTTP_OPTIONS}
     if values["format"] == "auto":
         values["format"] = format_for(accept)
     elif values["format"] == "jpg":
@@ -80,8 +80,9 @@ def auto_quality_problem(order: ResizeOrder, source_format: str) -> str | None:
     outputs = [n.options for n in order.variants] or [order.options]
     for options in outputs:
         written = OUTPUT_FORMATS[options.format] if options.format else source_format
-        if options.auto_quality and written not in AUTO_QUALITY_FORMATS:
-            return f"quality=auto is for JPEG, WebP and AVIF outputs, not {written}; {RULES['quality'].message}"
+        problem = declared.auto_quality_problem(written) if options.auto_quality else None
+        if problem:
+            return f"{problem}; {RULES['quality'].message}"
     return None
 
 

@@ -69,15 +69,6 @@ def _stored(bucket: str, key: str, image: ResizedImage, etag: str) -> StoredImag
     )
 
 
-def auto_quality_policy(settings: Settings) -> AutoQuality:
-    return AutoQuality(
-        settings.auto_quality_target,
-        settings.auto_quality_min,
-        settings.auto_quality_max,
-        settings.auto_quality_max_encodes,
-    )
-
-
 def subjects_of(resized: list[ResizedImage]) -> tuple[CropSubject, ...]:
     """What the content-aware crops found, once each (outputs with the same gravity share one finding)."""
     found: list[CropSubject] = []
@@ -138,7 +129,7 @@ class Attempts:
                 max_frames=self.settings.max_frames,
                 max_output_pixels=self.settings.max_output_pixels,
                 max_dimension=self.settings.max_dimension,
-                auto=auto_quality_policy(self.settings),
+                auto=AutoQuality.of(self.settings),
             )
         store = self._store(self.settings.s3_bucket)
         keys = [result_key(request.task_id, name) for name, _ in named]

@@ -20,22 +20,37 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from common.settings import Settings
 from resize_worker.encode import flatten
+
+
+def _default(name: str) -> Any:
+    return Settings.model_fields[f"auto_quality_{name}"].default
 
 
 @dataclass(frozen=True)
 class AutoQuality:
-    """The target and the bounds of the search (the AUTO_QUALITY_* settings)."""
+    """The target and the bounds of the search: the AUTO_QUALITY_* settings, their defaults when not given."""
 
-    target: float = 0.97
-    lowest: int = 30
-    highest: int = 95
-    max_encodes: int = 4
+    target: float = _default("target")
+    lowest: int = _default("min")
+    highest: int = _default("max")
+    max_encodes: int = _default("max_encodes")
+
+    @classmethod
+    def of(cls, settings: Settings) -> AutoQuality:
+        return cls(
+            settings.auto_quality_target,
+            settings.auto_quality_min,
+            settings.auto_quality_max,
+            settings.auto_quality_max_encodes,
+        )
 
 
 @dataclass(frozen=True)

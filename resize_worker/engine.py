@@ -30,7 +30,7 @@ from resize_worker.geometry import Plan, box_within, plan
 from resize_worker.gravity import entropy_anchor
 from schemas.events import CropSubject
 from vocabulary.errors import CorruptImage, InvalidRequest, TooManyPixels
-from vocabulary.options import AUTO_QUALITY_FORMATS, GRAVITIES, OUTPUT_FORMATS, ResizeOptions
+from vocabulary.options import GRAVITIES, OUTPUT_FORMATS, ResizeOptions, auto_quality_problem
 from vocabulary.probe import CONTENT_TYPES, probe
 
 
@@ -158,6 +158,13 @@ def _crops(target: ResizeOptions) -> bool:
     return target.mode == "fill" and target.width is not None and target.height is not None
 
 
+def _subject_gravity(target: ResizeOptions) -> str | None:
+    """face or smart when the output's crop is placed on what they find in the picture; else None."""
+    if target.focus is None and target.gravity in _SUBJECT_GRAVITIES and _crops(target):
+        return target.gravity
+    return None
+
+
 # One output to make from a source: the request's options for it.
 Target = ResizeOptions
 
@@ -276,8 +283,9 @@ class _Decoded:
         animated = self.frame_count > 1 and self.format in ANIMATED_FORMATS and fmt in ANIMATED_FORMATS
         if animated:
             self.budget.check_animation(self.frame_count, *self.size)
-        if target.auto_quality and fmt not in AUTO_QUALITY_FORMATS:
-            raise InvalidRequest(f"quality=auto is for JPEG, WebP and AVIF outputs, not {fmt}")
+        problem = auto_quality_problem(fmt) if target.auto_quality else None
+        if problem:
+            raise InvalidRequest(problem)
         return _Output(fmt, self._plan(target, self._anchor(target)), animated, target)
 
     def _plan(self, target: Target, anchor: tuple[float, float]) -> Plan:
@@ -294,22 +302,20 @@ class _Decoded:
         aspect = target.width / target.height
         if target.focus is not None:
             return subjects.anchor_on(target.focus, self.oriented, aspect)
-        if target.gravity in GRAVITIES:
-            return GRAVITIES[target.gravity]
         if target.gravity == "entropy":
             return entropy_anchor(self.source, self.oriented, aspect)
-        if target.gravity in _SUBJECT_GRAVITIES:
-            return (0.5, 0.5)
-        raise InvalidRequest(f"unknown gravity {target.gravity!r}")
+        # face and smart: the centre until the subject is found (ResizeOptions.check refused any other name).
+        return GRAVITIES.get(target.gravity, (0.5, 0.5))
 
     def _subject(self, output: _Output, first_frame: Image.Image) -> tuple[_Output, CropSubject | None]:
         """The output re-planned on the picture's subject, for gravity face or smart; found once per source."""
         target = output.target
-        if target.focus is not None or target.gravity not in _SUBJECT_GRAVITIES or not _crops(target):
+        gravity = _subject_gravity(target)
+        if gravity is None:
             return output, None
-        if target.gravity not in self._subjects:
-            self._subjects[target.gravity] = _SUBJECT_GRAVITIES[target.gravity](first_frame)
-        subject = self._subjects[target.gravity]
+        if gravity not in self._subjects:
+            self._subjects[gravity] = _SUBJECT_GRAVITIES[gravity](first_frame)
+        subject = self._subjects[gravity]
         assert target.width is not None and target.height is not None
         aspect = target.width / target.height
         point = subjects.subject_point(subject, self.oriented, aspect)
@@ -372,7 +378,7 @@ class _Decoded:
             # The smallest DCT scale (1/2, 1/4, 1/8) still at least what the largest output needs.
             need = min(1.0, max(o.plan.scale for o in outputs))
             src_w, src_h = self.size
-            if any(o.target.gravity == "face" and o.target.focus is None and _crops(o.target) for o in outputs):
+            if any(_subject_gravity(o.target) == "face" for o in outputs):
                 # Faces are looked for on a copy up to subjects.FACE_SIDE wide: decode at least that much.
                 need = min(1.0, max(need, subjects.FACE_SIDE / max(src_w, src_h)))
             self.source.draft(self.source.mode, (max(1, int(src_w * need)), max(1, int(src_h * need))))

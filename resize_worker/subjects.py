@@ -23,11 +23,11 @@ from PIL import Image
 from schemas.events import Box, CropSubject, FocalPoint
 
 SMART_PROBE_SIDE = 160
-# (the copy's longer side, the smallest face as a fraction of its short side) of each look.
 # How much each cue counts (edges and saturation normalised to their 99th percentile, skin 0 or 1), and
 # the blur as a fraction of the picture: skin at half weight, so warm backgrounds (sand, dry grass) do not
 # outweigh an object with edges and colour (bench/crop_bench.py).
 _EDGE_W, _SKIN_W, _SAT_W, _SIGMA_DIV = 1.0, 0.5, 1.0, 12
+# (the copy's longer side, the smallest face as a fraction of its short side) of each look.
 _LOOKS = ((320, 8), (560, 14))
 # The most of the picture the looks need (the engine decodes at least this much for gravity=face).
 FACE_SIDE = max(side for side, _ in _LOOKS)
@@ -108,10 +108,7 @@ def _merged(regions: list[tuple[int, int, int, int]], w: int, h: int) -> list[tu
     merged: list[tuple[int, int, int, int]] = []
     for region in regions:
         while True:
-            meets = next(
-                (m for m in merged if m[0] < region[2] and region[0] < m[2] and m[1] < region[3] and region[1] < m[3]),
-                None,
-            )
+            meets = next((m for m in merged if _intersect(m, region)), None)
             if meets is None:
                 break
             merged.remove(meets)

@@ -54,12 +54,12 @@ class Rule:
     code: str
     message: str
     doc: str
-    # The HTTP field that sets it (None: set through another field, e.g. quality=auto).
-    field: str | None
+    # Whether a form field (and a variant key) of its own name sets it; False: another one does (quality=auto).
+    http: bool = True
 
 
 def _option(default: Any, code: str, message: str, doc: str, http: bool = True) -> Any:
-    return field(default=default, metadata={"rule": Rule(code, message, doc, None)} | ({"http": True} if http else {}))
+    return field(default=default, metadata={"rule": Rule(code, message, doc, http)})
 
 
 @dataclass(frozen=True)
@@ -142,22 +142,22 @@ class ResizeOptions:
             raise InvalidRequest(RULES["focus"].message)
 
 
-def _rules() -> dict[str, Rule]:
-    return {
-        f.name: dataclasses.replace(f.metadata["rule"], field=f.name if f.metadata.get("http") else None)
-        for f in dataclasses.fields(ResizeOptions)
-    }
-
-
 # Every option's rule, by field name.
-RULES: dict[str, Rule] = _rules()
+RULES: dict[str, Rule] = {f.name: f.metadata["rule"] for f in dataclasses.fields(ResizeOptions)}
 # The options a form field or a variant's key sets directly.
-HTTP_OPTIONS = tuple(name for name, rule in RULES.items() if rule.field)
+HTTP_OPTIONS = tuple(name for name, rule in RULES.items() if rule.http)
 OPTION_NAMES = tuple(RULES)
 
 
 # ASCII decimals only: float() also takes other scripts' digits, "inf" and "1_0".
 _FOCUS = re.compile(r"\s*([0-9]{0,3}(?:\.[0-9]{1,12})?)\s*,\s*([0-9]{0,3}(?:\.[0-9]{1,12})?)\s*")
+
+
+def auto_quality_problem(written: str) -> str | None:
+    """Why quality=auto cannot apply to an output written in this Pillow format, or None."""
+    if written in AUTO_QUALITY_FORMATS:
+        return None
+    return f"quality=auto is for JPEG, WebP and AVIF outputs, not {written}"
 
 
 def focus_problem(x: float, y: float) -> bool:
