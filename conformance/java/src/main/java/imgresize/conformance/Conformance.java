@@ -153,12 +153,7 @@ public final class Conformance {
       Schema schema = schema(current, event);
       outcomes.put(SchemaNormalization.parsingFingerprint64(schema), schema);
     }
-    Properties consumerConfig = new Properties();
-    consumerConfig.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    consumerConfig.put(ConsumerConfig.GROUP_ID_CONFIG, "java-conformance-" + taskId);
-    consumerConfig.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    consumerConfig.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-    consumerConfig.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    Properties consumerConfig = resultsConsumer(bootstrap, "java-conformance-" + taskId);
     List<String> seen = new ArrayList<>();
     try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerConfig)) {
       consumer.subscribe(List.of(results));
@@ -198,17 +193,23 @@ public final class Conformance {
     throw new IllegalStateException("no outcome for " + taskId + " in 90 s; saw " + seen);
   }
 
+  /** A consumer of the results topic from its start, in a group of its own: keys as text, values as bytes. */
+  private static Properties resultsConsumer(String bootstrap, String group) {
+    Properties config = new Properties();
+    config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+    config.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+    config.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+    config.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+    config.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    return config;
+  }
+
   /** A task's ResizeCompleted from the results topic in the registry encoding, printed as JSON. */
   private static void registryOutcome(String registry, String bootstrap, String results, String taskId)
       throws Exception {
     HttpClient http = HttpClient.newHttpClient();
     Map<Integer, Schema> writers = new HashMap<>();
-    Properties consumerConfig = new Properties();
-    consumerConfig.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-    consumerConfig.put(ConsumerConfig.GROUP_ID_CONFIG, "java-registry-" + taskId);
-    consumerConfig.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
-    consumerConfig.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-    consumerConfig.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
+    Properties consumerConfig = resultsConsumer(bootstrap, "java-registry-" + taskId);
     try (KafkaConsumer<String, byte[]> consumer = new KafkaConsumer<>(consumerConfig)) {
       consumer.subscribe(List.of(results));
       Instant deadline = Instant.now().plusSeconds(60);
