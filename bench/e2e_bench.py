@@ -85,7 +85,10 @@ class Stack:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def start_stack(workers: int, api_processes: int, brokers: int = 1, extra: list[str] | None = None) -> Stack:
+def start_stack(
+    workers: int, api_processes: int, brokers: int = 1, extra: list[str] | None = None, edge: bool = True
+) -> Stack:
+    """The stack as `make up` starts it; without `edge`, the API itself on the public port (no nginx)."""
     run_dir = Path(tempfile.mkdtemp(prefix="imgresize-bench."))
     api_port, kafka_port, s3_port = free_port(), free_port(), free_port()
     log = run_dir / "stack.log"
@@ -119,6 +122,7 @@ def start_stack(workers: int, api_processes: int, brokers: int = 1, extra: list[
                 str(s3_port),
                 "--run-dir",
                 str(run_dir),
+                *([] if edge else ["--no-edge"]),
                 *(extra or []),
             ],
             stdout=out,

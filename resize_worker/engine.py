@@ -4,8 +4,10 @@ Where the time goes, and what is done about it:
 - JPEG sources are decoded in the DCT domain (`draft`) straight to the smallest
   power-of-two scale still at least the output size: a fraction of the pixels to
   decode, and LANCZOS from there matches a full decode to within ~50 dB.
-- LANCZOS with `reducing_gap=3` box-reduces first for big factors; BICUBIC under 3x
-  (see _filter: the same PSNR after JPEG encoding, a fifth less time).
+- Reductions under 3x of RGB and L pictures go through OpenCV (resample.py: a
+  Lanczos low-pass and cubic interpolation, vectorised; a third to a half of
+  Pillow's time for the same PSNR). Others: LANCZOS with `reducing_gap=3`, which
+  box-reduces first for big factors; BICUBIC under 3x (see _filter).
 - Resizing happens in RGB, RGBA, L or LA (colour.working_mode); writing is encode's.
 """
 
@@ -22,7 +24,7 @@ from typing import Any
 from PIL import Image, ImageOps, ImageSequence
 
 from common.settings import Settings
-from resize_worker import auto_quality, subjects
+from resize_worker import auto_quality, resample, subjects
 from resize_worker.auto_quality import AutoQuality
 from resize_worker.colour import working_mode
 from resize_worker.encode import ALPHA_FORMATS, ANIMATED_FORMATS, Animation, encode, quality_for
@@ -101,7 +103,7 @@ def _resize_frame(image: Image.Image, target: Plan, oriented: tuple[int, int]) -
     fx, fy = image.width / oriented[0], image.height / oriented[1]
     left, top, right, bottom = target.crop
     box = (left * fx, top * fy, min(image.width, right * fx), min(image.height, bottom * fy))
-    return image.resize(target.scaled, _filter(box, target.scaled), box=box, reducing_gap=3.0)
+    return _resample(image, target.scaled, box, reducing_gap=3.0)
 
 
 # A smaller output is resized from a larger one's pixels (one made from the source) when those hold at least
@@ -120,19 +122,27 @@ def _derived(target: Plan, resized: list[tuple[Plan, Image.Image]]) -> Image.Ima
     image, box = min(candidates, key=lambda c: c[0].width * c[0].height)
     # A box reduction first (Pillow's reduce, a tenth of a convolution's cost) by the whole part of
     # factor / 1.5, then a resample of the rest: a gap of 1 saved more and lost up to 2 dB on textures.
-    return image.resize(target.scaled, _filter(box, target.scaled), box=box, reducing_gap=DERIVE_REDUCING_GAP)
+    return _resample(image, target.scaled, box, reducing_gap=DERIVE_REDUCING_GAP)
+
+
+def _resample(
+    image: Image.Image, size: tuple[int, int], box: tuple[float, float, float, float], reducing_gap: float
+) -> Image.Image:
+    """`box` of `image` at `size`: OpenCV for RGB and L reductions under 3x (resample.py), else Pillow."""
+    if resample.handles(image, size, box):
+        return resample.reduce(image, size, box)
+    return image.resize(size, _filter(box, size), box=box, reducing_gap=reducing_gap)
 
 
 def _filter(box: tuple[float, float, float, float], size: tuple[int, int]) -> Image.Resampling:
-    """LANCZOS, except BICUBIC for reductions under 3x.
+    """Pillow's filter: LANCZOS, except BICUBIC for reductions under 3x (those with alpha; see _resample).
 
     Under 3x the whole reduction is one convolution, and LANCZOS's kernel is half
-    as wide again as BICUBIC's: for 1920x1080 -> 1280 a fifth of the engine's
-    time, for the same PSNR after JPEG encoding (41.39 against 41.41 dB) and
-    still above libvips' for lossless outputs (1024x768 -> 400: 49.8 dB against
-    44.5). From 3x up, `reducing_gap=3` box-reduces first and LANCZOS finishes:
-    a gap of 3 rather than 2 keeps 1024x768 -> 100 at 46.6 dB instead of 41.1.
-    Upscales keep LANCZOS, whose kernel is then narrow.
+    as wide again as BICUBIC's: for 1920x1080 -> 1280 a fifth of the time, for the
+    same PSNR after JPEG encoding (41.39 against 41.41 dB). From 3x up,
+    `reducing_gap=3` box-reduces first and LANCZOS finishes: a gap of 3 rather
+    than 2 keeps 1024x768 -> 100 at 46.6 dB instead of 41.1. Upscales keep
+    LANCZOS, whose kernel is then narrow.
     """
     factor = max((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
     return Image.Resampling.BICUBIC if 1.0 < factor < 3.0 else Image.Resampling.LANCZOS

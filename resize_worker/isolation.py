@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+from resize_worker import heap
 from resize_worker.engine import ResizedImage, Target, resize_many
 from vocabulary.errors import ResizeError, ResourceLimit
 
@@ -37,6 +38,7 @@ def _serve(conn: Connection, memory_limit_bytes: int, nice: int) -> None:
     """The child's loop: one request in, one answer out, until the pipe closes."""
     if nice > 0:
         os.nice(nice)
+    heap.keep_freed_buffers()
     if memory_limit_bytes > 0:
         # The limit is what a resize may add to the child as the fork server made it (the engine, OpenCV
         # and its models are mapped already, some 300 MiB of address space, most of it never touched).
