@@ -121,7 +121,7 @@ def measure_one(case: Case, implementation: str, seconds: float) -> dict[str, fl
 
         pyvips.cache_set_max(0)
     if implementation == "engine":
-        from resize_worker import heap
+        from common import heap
 
         heap.keep_freed_buffers()  # as the worker's resize child does
     output = run(data, case.box)  # warm up, and the output to judge

@@ -24,6 +24,7 @@ from PIL import Image
 
 from bench import corpus
 from bench.photos import jpeg, pillow_photo, skimage_photo
+from common import heap
 from resize_worker import engine
 from resize_worker.engine import Target, resize_many
 from resize_worker.geometry import plan
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
+    heap.keep_freed_buffers()  # as the worker's resize child does
     print(f"five renditions {', '.join(f'{w}x{h}' for w, h in RENDITIONS)}; derivation factor {DEFAULT_FACTOR}")
     worst = math.inf
     for name, data in photos():

@@ -9,7 +9,7 @@ from typing import IO
 from flask import Flask, Request, Response
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from common import metrics
+from common import heap, metrics
 from common.logs import configure_logging
 from common.settings import Settings, load_settings
 from producer_api import cors, images, lanes, openapi, probes, status, web
@@ -84,6 +84,7 @@ def wsgi_app() -> Flask:
     """The app as the server (granian --factory) serves it: settings and logging from the environment."""
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    heap.limit_arenas()  # before the server's threads allocate: see common/heap.py
     app = create_app(settings)
     atexit.register(app.extensions["ingress"].close)
     return app

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from resize_worker import heap
+from common import heap
 from resize_worker.engine import ResizedImage, Target, resize_many
 from vocabulary.errors import ResizeError, ResourceLimit
 

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from bench.photos import pillow_photo, skimage_photo
-from resize_worker import heap, resample
+from common import heap
+from resize_worker import resample
 from resize_worker.engine import Target, resize_many
 
 
@@ -99,5 +100,6 @@ def test_the_engine_makes_a_photo_through_this_path(field: Image.Image) -> None:
     assert _psnr(got, np.asarray(expected)) > 35
 
 
-def test_the_heap_thresholds_are_taken_by_glibc() -> None:
+def test_the_heap_settings_are_taken_by_glibc() -> None:
     assert heap.keep_freed_buffers() is True
+    assert heap.limit_arenas() is True
