@@ -13,6 +13,11 @@ from pathlib import Path
 
 from read_model.view import StatusView
 
+# Each request thread keeps two connections (32 threads: 64), each with its own page cache, filled as the
+# view grows (SQLite's default: 2 MB). Lookups here are by key, a few pages each, and the file's pages stay
+# in the OS's cache for all of them. In 3,000-upload imports the API rose 70 MB with the default, 43 MB so.
+THREAD_CACHE_KIB = 256
+
 
 class ViewConnections:
     def __init__(self, path: Path) -> None:
@@ -24,7 +29,7 @@ class ViewConnections:
     def _kept(self, name: str, read_only: bool) -> StatusView:
         view: StatusView | None = getattr(self._local, name, None)
         if view is None:
-            view = StatusView(self.path, read_only=read_only)
+            view = StatusView(self.path, read_only=read_only, cache_kib=THREAD_CACHE_KIB)
             setattr(self._local, name, view)
         return view
 

@@ -77,7 +77,8 @@ class StatusView:
     queue behind the projector. Readers are cheap to keep, one per thread.
     """
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, cache_kib: int | None = None) -> None:
+        """`cache_kib`: this connection's page cache (SQLite's default is 2,000 KiB)."""
         self.path = path
         try:
             if read_only:
@@ -87,13 +88,26 @@ class StatusView:
                 )
                 self._db.row_factory = sqlite3.Row
                 self._db.execute("PRAGMA query_only=ON")
+                self._cache(cache_kib)
                 return
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
+            self._cache(cache_kib)
             self._prepare(time.monotonic() + 10.0)
         except sqlite3.Error as e:
             raise ViewError(f"cannot open status view {path}: {e}") from e
+
+    def _cache(self, kib: int | None) -> None:
+        if kib is not None:
+            self._db.execute(f"PRAGMA cache_size=-{int(kib)}")
+
+    def cache_kib(self) -> int:
+        """This connection's page cache, in KiB."""
+        pages = int(self._db.execute("PRAGMA cache_size").fetchone()[0])
+        if pages < 0:
+            return -pages
+        return pages * int(self._db.execute("PRAGMA page_size").fetchone()[0]) // 1024
 
     def _prepare(self, deadline: float) -> None:
         """WAL mode and the schema, made or upgraded once by whichever writer comes first.

@@ -30,3 +30,13 @@ def test_old_view_file_gains_new_columns_and_keeps_its_rows(tmp_path: Path) -> N
         view.apply([ResizeRequested(task_id=other, source=ObjectRef("b", "k"), variants=(VariantSpec("a", 5),))])
         stored = view.get(other)
         assert stored is not None and [v["name"] for v in requested_variants(stored)] == ["a"]
+
+
+def test_the_api_threads_keep_small_page_caches_and_other_connections_the_default(tmp_path: Path) -> None:
+    from producer_api.views import THREAD_CACHE_KIB, ViewConnections
+
+    connections = ViewConnections(tmp_path / "view.db")
+    assert connections.reader().cache_kib() == THREAD_CACHE_KIB
+    assert connections.writer().cache_kib() == THREAD_CACHE_KIB
+    with StatusView(tmp_path / "view.db") as projector_like:
+        assert projector_like.cache_kib() == 2000  # SQLite's default, for the projector's batches
