@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 import queue
+import random
 import signal
 import socket
 import subprocess
@@ -76,6 +77,30 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def free_port_block(count: int, low: int = 20_000, high: int = 32_000) -> int:
+    """A port p below the kernel's ephemeral range such that p .. p + count - 1 are all free right now.
+
+    free_port() answers from the ephemeral range (32768-60999 by default), where the kernel
+    also picks the local ports of outgoing connections: p + 99 may be any client's a moment
+    later, and the role meant to listen there cannot. Below that range only listeners take ports.
+    """
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(low, high - count)
+        if all(_bindable(base + i) for i in range(count)):
+            return base
+    raise RuntimeError(f"no {count} free ports in a row between {low} and {high}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

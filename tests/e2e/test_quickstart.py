@@ -19,7 +19,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from bench import corpus
 from bench.e2e_bench import Stack, start_stack
-from local_infra.process import free_port
+from local_infra.process import free_port, free_port_block
+from local_infra.up import NOTIFIER_METRICS_OFFSET
 from tests.conftest import ROOT
 from tests.e2e.test_web_page import chromium_path
 
@@ -41,7 +42,9 @@ def prometheus_port() -> int:
 @pytest.fixture(scope="module")
 def stack(prometheus_port: int) -> Iterator[Stack]:
     """The stack as `make up PROMETHEUS=1` starts it, on ports of its own."""
-    extra = ["--prometheus", "--prometheus-port", str(prometheus_port), "--metrics-base-port", str(free_port())]
+    # A block below the ephemeral range: base + 99 (the notifier's) is not some connection's local port.
+    base = free_port_block(NOTIFIER_METRICS_OFFSET + 1)
+    extra = ["--prometheus", "--prometheus-port", str(prometheus_port), "--metrics-base-port", str(base)]
     started = start_stack(workers=1, api_processes=1, extra=extra)
     try:
         yield started
