@@ -5,6 +5,12 @@ that consumer's queue, never in front of another lane's. The worker takes at
 most one record from each lane at a time and leaves it "in hand" until it
 serves it; a record in hand is not committed, so a worker that dies holding it
 leaves it to the next owner of its partition, like any record not yet done.
+
+A lane is "warm" once it has heard from every partition it was given: a record,
+or the end of the partition (`enable.partition.eof`). Until then the worker does
+not serve the lanes below it, for a bounded time: a worker that just joined
+would otherwise start on a bulk backlog while its interactive consumer is still
+looking up where to begin.
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from resize_worker.retry import not_before_of
 
 log = logging.getLogger(__name__)
 
+# How long lower lanes wait for a cold lane: bounds the stall when a partition has no leader to fetch from.
+WARM_UP_SECONDS = 5.0
+
 
 class LaneConsumer:
     def __init__(self, settings: Settings, lane: Lane, client_id: str, exactly_once: bool) -> None:
@@ -36,6 +45,8 @@ class LaneConsumer:
             "max.poll.interval.ms": 300_000,
             "session.timeout.ms": 10_000,
             "auto.commit.interval.ms": 1000,
+            # Tells the lane it has read a partition to its end, so it is warm (see above).
+            "enable.partition.eof": True,
         }
         if exactly_once:
             conf["enable.auto.commit"] = False
@@ -44,6 +55,9 @@ class LaneConsumer:
         # Retry partitions whose head is not due yet, and when to look again.
         self._paused: dict[tuple[str, int], float] = {}
         self.held: Message | None = None
+        # Assigned partitions not heard from yet, and since when the lane has been cold.
+        self._unheard: set[tuple[str, int]] = set()
+        self._cold_since = 0.0
 
     @property
     def name(self) -> str:
@@ -61,11 +75,18 @@ class LaneConsumer:
         msg = self.consumer.poll(timeout)
         if msg is None:
             return
+        self._unheard.discard((msg.topic(), msg.partition()))
         if not is_record(msg, f"lane {self.name}"):
             return
         if self._defer_if_not_due(msg):
             return
         self.held = msg
+
+    def warm(self) -> bool:
+        """Heard from every assigned partition, or cold for longer than lower lanes wait for it."""
+        if not self._unheard:
+            return True
+        return time.monotonic() - self._cold_since > WARM_UP_SECONDS
 
     def hand_over(self) -> Message:
         """The record in hand, which the caller now serves."""
@@ -109,10 +130,14 @@ class LaneConsumer:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.crashes.forget(partitions)
+        if not self._unheard:
+            self._cold_since = time.monotonic()
+        self._unheard.update((tp.topic, tp.partition) for tp in partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.crashes.forget(partitions)
         revoked = {(tp.topic, tp.partition) for tp in partitions}
+        self._unheard -= revoked
         for key in revoked:
             self._paused.pop(key, None)
         # Rebalances run inside poll(), which is only called with nothing in hand; should one come

@@ -12,6 +12,7 @@ later in a burst.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 # Owed time is capped, so a very long task of a higher lane does not buy a lower one a long run after it.
 _MAX_OWED_SECONDS = 5.0
@@ -49,3 +50,23 @@ class LaneShares:
 
     def owed(self, lane: str) -> float:
         return self._owed.get(lane, 0.0)
+
+
+class _Lane(Protocol):
+    held: Any
+
+    @property
+    def name(self) -> str: ...
+
+    def warm(self) -> bool: ...
+
+
+def servable(lanes: Sequence[_Lane]) -> list[str]:
+    """Lanes with a record in hand that may be served: none below a lane that is not warm yet."""
+    names = []
+    for lane in lanes:
+        if lane.held is not None:
+            names.append(lane.name)
+        if not lane.warm():
+            break
+    return names

@@ -5,7 +5,9 @@ ResizeCompleted | ResizeFailed (+ the request to its lane's retry topic, or to
 the dead-letter topic when attempts are exhausted) -> commit the offset.
 
 The lane is the highest with a record in hand, except that lower lanes get
-their minimum share of the worker's time while several have work (LaneShares).
+their minimum share of the worker's time while several have work (LaneShares),
+and that no lane is served below one that has not yet heard from all its
+partitions (a worker that just joined looks at interactive work before bulk).
 A crash before the commit redelivers the request; the result key is a
 function of the task, so a redelivery overwrites the same object.
 """
@@ -29,7 +31,7 @@ from resize_worker.attempt import Attempts
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record, Stopped
 from resize_worker.lane_consumer import LaneConsumer
 from resize_worker.retry import Step, attempt_of, retry_headers
-from resize_worker.shares import LaneShares
+from resize_worker.shares import LaneShares, servable
 from resize_worker.started import StartedNotice
 from schemas import SerializationError, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
@@ -196,11 +198,12 @@ class ResizeWorker:
         """The lane to serve now, after looking at every lane; None if no lane has a record in hand."""
         for lane in self._lanes:
             lane.take(0)
-        chosen = self.shares.pick([lane.name for lane in self._lanes if lane.held is not None])
+        chosen = self.shares.pick(servable(self._lanes))
         if chosen is not None:
             return self._by_name[chosen]
-        # Nothing anywhere: wait on the first lane a little, then look at all of them again.
-        self._lanes[0].take(_IDLE_WAIT_SECONDS if len(self._lanes) > 1 else 0.2)
+        # Nothing to serve: wait a little on the first cold lane, else the first lane, then look again.
+        waited = next((lane for lane in self._lanes if not lane.warm()), self._lanes[0])
+        waited.take(_IDLE_WAIT_SECONDS if len(self._lanes) > 1 else 0.2)
         return None
 
     def _loop(self, stop: threading.Event) -> None:

@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from common.settings import Settings
 from producer_api.errors import ApiError
 from producer_api.lanes import LanePolicy, parse_key_lanes
-from resize_worker.shares import LaneShares
+from resize_worker.shares import LaneShares, servable
 
 
 def test_the_first_lane_keeps_the_contract_names_and_the_others_are_suffixed() -> None:
@@ -130,6 +130,24 @@ def test_an_upload_takes_its_asked_lane_else_its_keys_default() -> None:
     assert policy.choose(" BULK ", "app", "a").lane.name == "bulk"
     assert policy.choose("", "cms", "a").lane.name == "bulk"
     assert policy.choose("interactive", "cms", "a").lane.name == "interactive"  # its ceiling is the first lane
+
+
+class _Lane:
+    def __init__(self, name: str, held: bool, warm: bool) -> None:
+        self.name, self.held, self._warm = name, ("record" if held else None), warm
+
+    def warm(self) -> bool:
+        return self._warm
+
+
+def test_lanes_below_a_cold_lane_wait_for_it_and_the_cold_lane_itself_is_served() -> None:
+    cold_first = [_Lane("interactive", False, False), _Lane("bulk", True, True)]
+    assert servable(cold_first) == []
+    assert servable([_Lane("interactive", True, False), _Lane("bulk", True, True)]) == ["interactive"]
+    warm = [_Lane("interactive", False, True), _Lane("bulk", True, True), _Lane("archive", True, False)]
+    assert servable(warm) == ["bulk", "archive"]
+    behind_cold_bulk = [_Lane("interactive", False, True), _Lane("bulk", False, False), _Lane("archive", True, True)]
+    assert servable(behind_cold_bulk) == []
 
 
 def test_a_key_asking_above_its_ceiling_is_served_in_its_ceiling() -> None:
