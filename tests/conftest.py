@@ -66,9 +66,8 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
-@pytest.fixture
-def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable[..., Settings]:
-    """Settings on the real infrastructure with this test's own topics, group, bucket and view."""
+def _fresh_names(infrastructure: Infrastructure, view_path: Path) -> dict[str, object]:
+    """Settings on the real infrastructure with fresh topics, groups and bucket of their own."""
     suffix = uuid.uuid4().hex[:10]
     defaults = {
         "kafka_bootstrap_servers": infrastructure.kafka_bootstrap_servers,
@@ -83,7 +82,7 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         "worker_group": f"workers-{suffix}",
         "webhook_group": f"webhooks-{suffix}",
         "lifecycle_group": f"janitor-{suffix}",
-        "view_path": tmp_path / "view.sqlite3",
+        "view_path": view_path,
         "topic_partitions": 3,
         "retry_backoff_seconds": 0.05,
         # Load tests share one client address; the rate-limit test sets its own.
@@ -95,6 +94,18 @@ def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable
         "interactive_rate_per_second": 100_000.0,
         "interactive_burst": 100_000,
     }
+    return defaults
+
+
+def settings_on(infrastructure: Infrastructure, view_path: Path, **overrides: object) -> Settings:
+    """Settings of their own on the real infrastructure, for fixtures wider than one test."""
+    return Settings(**{**_fresh_names(infrastructure, view_path), **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings_factory(infrastructure: Infrastructure, tmp_path: Path) -> Callable[..., Settings]:
+    """Settings on the real infrastructure with this test's own topics, group, bucket and view."""
+    defaults = _fresh_names(infrastructure, tmp_path / "view.sqlite3")
 
     def make(**overrides: object) -> Settings:
         return Settings(**{**defaults, **overrides})  # type: ignore[arg-type]

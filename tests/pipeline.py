@@ -171,25 +171,32 @@ def submit_until_accepted(
     raise AssertionError(f"job {job} never accepted")
 
 
+def start_pipeline(
+    settings: Settings, started: list[Pipeline], workers: int = 1, notifier: bool = False, janitor: bool = False
+) -> Pipeline:
+    """Topics, bucket, API, projector and workers on `settings`; the pipeline is added to `started`
+    before anything runs, so whoever shuts `started` down stops a half-started one too."""
+    ensure_topics(settings)
+    ObjectStore(settings).ensure_bucket()
+    pipeline = Pipeline(settings=settings, base_url="", stop=threading.Event())
+    started.append(pipeline)
+    pipeline.base_url = pipeline.serve_api(settings)
+    pipeline.start_projector(settings)
+    for _ in range(workers):
+        pipeline.start_worker()
+    if notifier:
+        pipeline.start_notifier()
+    if janitor:
+        pipeline.start_janitor()
+    return pipeline
+
+
 @pytest.fixture
 def pipeline_factory(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., Pipeline]]:
     started: list[Pipeline] = []
 
     def start(workers: int = 1, notifier: bool = False, janitor: bool = False, **overrides: Any) -> Pipeline:
-        settings = settings_factory(**overrides)
-        ensure_topics(settings)
-        ObjectStore(settings).ensure_bucket()
-        pipeline = Pipeline(settings=settings, base_url="", stop=threading.Event())
-        started.append(pipeline)
-        pipeline.base_url = pipeline.serve_api(settings)
-        pipeline.start_projector(settings)
-        for _ in range(workers):
-            pipeline.start_worker()
-        if notifier:
-            pipeline.start_notifier()
-        if janitor:
-            pipeline.start_janitor()
-        return pipeline
+        return start_pipeline(settings_factory(**overrides), started, workers, notifier, janitor)
 
     yield start
     for pipeline in started:

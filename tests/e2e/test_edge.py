@@ -21,13 +21,17 @@ import pytest
 from bench import procstat
 from local_infra.edge import EdgeConfig, start_edge
 from local_infra.process import ManagedProcess, free_port, port_open, wait_until
+from local_infra.stack import Infrastructure
 from local_infra.up import roles
 from producer_api.auth import new_key
-from tests.pipeline import Pipeline, jpeg_bytes
+from tests.conftest import settings_on
+from tests.pipeline import Pipeline, jpeg_bytes, start_pipeline
 
 pytestmark = pytest.mark.e2e
 
 BLOCKING_THREADS = 32
+# Long enough to see every header dripper cut off (client_header_timeout 10 s, and slack).
+ATTACK_SECONDS = 16.0
 
 
 @dataclass
@@ -56,10 +60,19 @@ def _edged(pipeline: Pipeline, tmp_path: Path) -> Iterator[Edged]:
         server.stop()
 
 
-@pytest.fixture
-def edged(pipeline_factory: Callable[..., Pipeline], tmp_path: Path) -> Iterator[Edged]:
-    with _edged(pipeline_factory(workers=1, max_upload_bytes=2 * 1024 * 1024), tmp_path) as running:
-        yield running
+@pytest.fixture(scope="module")
+def edged(infrastructure: Infrastructure, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edged]:
+    """One edged pipeline for the module's tests, which only send requests and read answers
+    (each malformed case's own pipeline and edge took 2.3 s to start)."""
+    tmp = tmp_path_factory.mktemp("edged")
+    settings = settings_on(infrastructure, tmp / "view.sqlite3", max_upload_bytes=2 * 1024 * 1024)
+    started: list[Pipeline] = []
+    try:
+        with _edged(start_pipeline(settings, started), tmp) as running:
+            yield running
+    finally:
+        for pipeline in started:
+            pipeline.shutdown()
 
 
 def _multipart(fields: dict[str, bytes], image: bytes) -> tuple[bytes, str]:
@@ -306,7 +319,7 @@ def _slow_and_hostile_clients(edged: Edged) -> None:
 
     attack = Attack(edged.port, body_senders=500, header_drippers=200)
     attack.open()
-    runner = threading.Thread(target=attack.run, args=(30.0,))
+    runner = threading.Thread(target=attack.run, args=(ATTACK_SECONDS,))
     runner.start()
     healthz, uploads, threads = [], [], []
     try:
@@ -330,7 +343,8 @@ def _slow_and_hostile_clients(edged: Edged) -> None:
         f"healthz p99 {p99(healthz) * 1000:.1f} ms (n={len(healthz)}); upload p99 {p99(uploads) * 1000:.1f} ms "
         f"(idle {p99(idle) * 1000:.1f} ms); API threads {idle_threads} idle, at most {max(threads)}; "
         f"header drippers closed after {min(closed_in):.1f}-{max(closed_in):.1f} s; "
-        f"body senders still open after 30 s: {sum(c.closed is None for c in senders)} of {len(senders)}"
+        f"body senders still open after {ATTACK_SECONDS:.0f} s: "
+        f"{sum(c.closed is None for c in senders)} of {len(senders)}"
     )
     assert p99(healthz) <= 0.100
     assert p99(uploads) <= 3 * max(p99(idle), 0.010)

@@ -198,7 +198,9 @@ def test_leader_failover_loses_and_doubles_nothing(
                 accepted.append(task_id)
             turn += CLIENTS
             if len(accepted) >= JOBS:
-                time.sleep(0.25)  # past JOBS, a trickle is traffic enough while a failover finishes
+                # Past JOBS, a trickle (4 jobs/s from all clients) is traffic enough while a failover
+                # finishes; faster, it only grows a backlog to drain after the kills.
+                time.sleep(CLIENTS / 4)
 
     started = time.monotonic()
     with ThreadPoolExecutor(CLIENTS + 1) as pool:
