@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge bench-crop bench-quality bench-renditions bench-bulk clean
+.PHONY: install test-prerequisites debian-tools s3-server edge prometheus registry browser vips up test test-unit lint docs bench bench-engine bench-variants bench-webhooks bench-e2e bench-peers bench-hops bench-brokers bench-lanes bench-lifecycle bench-edge bench-crop bench-quality bench-renditions bench-bulk clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,9 @@ $(INSTALLED): pyproject.toml
 install: $(INSTALLED)
 
 ## The local S3 server: versitygw built once from the Go module proxy into .cache/ (SeaweedFS without Go).
-s3-server: install
-	$(PY) -m local_infra.s3 --prepare
+## The system's Python runs it, so the build needs no virtual environment and can run while pip does.
+s3-server:
+	$(PYTHON) -m local_infra.s3 --prepare
 
 ## nginx for the edge in front of the API: the machine's, else Debian's package unpacked into .cache/.
 edge: install
@@ -54,8 +55,15 @@ prometheus: install
 registry: install
 	$(PY) -m local_infra.registry
 
+## What the test suite needs, made side by side (the versitygw build while pip installs); the Debian
+## packages one after another, as apt-get allows one at a time.
+test-prerequisites: lint docs s3-server registry debian-tools
+debian-tools: install
+	@$(MAKE) --no-print-directory -j1 browser edge prometheus
+
 ## The whole test suite on throwaway infrastructure; fails if any process it started is left.
-test: install lint docs browser s3-server edge prometheus registry
+test:
+	@$(MAKE) --no-print-directory -j3 test-prerequisites
 	@run_dir=$$(mktemp -d /tmp/imgresize-run.XXXXXX); \
 	started=$$(date +%s); \
 	LOCAL_INFRA_RUN_DIR=$$run_dir $(PY) -m pytest $(PYTEST_ARGS); status=$$?; \

@@ -19,8 +19,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from minio import Minio
-
 from local_infra.process import ManagedProcess, free_port, go_env, port_open, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,6 +170,9 @@ def start_s3(
     else:
         process = _weed(data_dir, port, access_key, secret_key)
     endpoint = f"127.0.0.1:{port}"
+    # Imported here: `--prepare` runs on the system's Python, while the virtual environment is made.
+    from minio import Minio
+
     client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=False)
 
     def answers_s3() -> bool:

@@ -95,7 +95,8 @@ class Pipeline:
         self.apps.append(app)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         self.servers.append(server)
-        self._spawn(server.serve_forever, "api")
+        # shutdown() waits for the serving loop's next look at its flag: 0.5 s at the default interval.
+        self._spawn(lambda: server.serve_forever(poll_interval=0.02), "api")
         self.closers.append(app.extensions["ingress"].close)
         return f"http://127.0.0.1:{server.server_port}"
 
