@@ -20,6 +20,13 @@ whatever its metadata, and a record's own offset is exactly what is committed
 once the record before it was done and auto-committed, as it is after any idle
 second. The note is stored too, so that an auto-commit sent before the note's
 own commit lands writes the note, not a bare offset.
+
+A worker whose Kafka client fails for good starts fresh clients in the same
+process (worker.starts_over), and the group hands it the record in hand again,
+note and all. Those starts did not take the process down: the ledger keeps the
+starts its own process made (`OwnStarts`, which outlives the clients) and
+counts only the others as deaths. Before, two client failures during broker
+failovers dead-lettered a healthy request as `worker_crashed`.
 """
 
 from __future__ import annotations
@@ -29,6 +36,10 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from common.kafka import coordinates
 
 _PREFIX = "imgresize-started:"
+
+# Per record (topic, partition, offset): how many of its starts this process made and has not settled.
+# An entry stays if its partition is taken away before the record is settled: one per rebalance at most.
+OwnStarts = dict[tuple[str, int, int], int]
 
 
 def note(starts: int, task_id: str) -> str:
@@ -45,12 +56,18 @@ def starts_in(metadata: str | None, task_id: str) -> int:
     return int(count)
 
 
+def crashes(noted: int, own: int) -> int:
+    """Starts that took their worker down: the noted ones, less those this living process made."""
+    return max(0, noted - own)
+
+
 class CrashLedger:
     """Per record: how many earlier attempts died with their worker; marks this attempt as started."""
 
-    def __init__(self, consumer: Consumer, limit: int) -> None:
+    def __init__(self, consumer: Consumer, limit: int, own: OwnStarts | None = None) -> None:
         self._consumer = consumer
         self.limit = limit
+        self._own: OwnStarts = {} if own is None else own
         # Partitions this worker has been handling since they were assigned: their next record
         # is new to the group, so there is no note to read for it.
         self._continuing: set[tuple[str, int]] = set()
@@ -67,13 +84,19 @@ class CrashLedger:
         topic, partition, offset = coordinates(msg)
         # A round trip to the group coordinator, only for a partition's first record.
         first = (topic, partition) not in self._continuing
-        earlier = self._earlier_starts(topic, partition, offset, task_id) if first else 0
+        noted = self._earlier_starts(topic, partition, offset, task_id) if first else 0
         self._continuing.add((topic, partition))
-        marked = [TopicPartition(topic, partition, offset, metadata=note(earlier + 1, task_id))]
+        mine = self._own.get((topic, partition, offset), 0)
+        self._own[(topic, partition, offset)] = mine + 1
+        marked = [TopicPartition(topic, partition, offset, metadata=note(noted + 1, task_id))]
         self._consumer.store_offsets(offsets=marked)
         # Asynchronous: a note lost on the way only means one more attempt before the dead letter.
         self._consumer.commit(offsets=marked, asynchronous=True)
-        return earlier
+        return crashes(noted, mine)
+
+    def settled(self, msg: Message) -> None:
+        """The record's outcome and offset are settled: its starts need no more remembering."""
+        self._own.pop(coordinates(msg), None)
 
     def _earlier_starts(self, topic: str, partition: int, offset: int, task_id: str) -> int:
         try:

@@ -25,7 +25,7 @@ from common import metrics
 from common.kafka import coordinates, is_record, make_consumer
 from common.lanes import Lane
 from common.settings import Settings
-from resize_worker.crashes import CrashLedger
+from resize_worker.crashes import CrashLedger, OwnStarts
 from resize_worker.retry import not_before_of
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ WARM_UP_SECONDS = 5.0
 
 
 class LaneConsumer:
-    def __init__(self, settings: Settings, lane: Lane, client_id: str, exactly_once: bool) -> None:
+    def __init__(
+        self, settings: Settings, lane: Lane, client_id: str, exactly_once: bool, own_starts: OwnStarts | None = None
+    ) -> None:
         self.lane = lane
         conf: dict[str, Any] = {
             # One task can take seconds, and a lane's record in hand waits while other lanes are
@@ -51,7 +53,7 @@ class LaneConsumer:
         if exactly_once:
             conf["enable.auto.commit"] = False
         self.consumer: Consumer = make_consumer(settings, lane.group, f"{client_id}-{lane.name}", **conf)
-        self.crashes = CrashLedger(self.consumer, settings.worker_crash_limit)
+        self.crashes = CrashLedger(self.consumer, settings.worker_crash_limit, own_starts)
         # Retry partitions whose head is not due yet, and when to look again.
         self._paused: dict[tuple[str, int], float] = {}
         self.held: Message | None = None

@@ -28,6 +28,7 @@ from common.encoding import EventCodec, RegistryUnavailable
 from common.kafka import headers_of, logged_at, make_producer
 from common.settings import Settings
 from resize_worker.attempt import Attempts
+from resize_worker.crashes import OwnStarts
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record, Stopped
 from resize_worker.lane_consumer import LaneConsumer
 from resize_worker.retry import Step, attempt_of, retry_headers
@@ -70,6 +71,8 @@ class ResizeWorker:
         self.lanes = settings.served_lanes
         self.shares = LaneShares([lane.name for lane in self.lanes], settings.lane_min_share)
         self.processed = 0
+        # The crash ledger's own starts per lane, kept across fresh clients (see resize_worker.crashes).
+        self._own_starts: dict[str, OwnStarts] = {lane.name: {} for lane in self.lanes}
         self._connect()
 
     def _connect(self) -> None:
@@ -80,7 +83,10 @@ class ResizeWorker:
         if self._exactly_once:
             producer_conf["transactional.id"] = f"{settings.worker_group}-{settings.worker_id}"
         self._producer = make_producer(settings, self._name, **producer_conf)
-        self._lanes = [LaneConsumer(settings, lane, self._name, self._exactly_once) for lane in self.lanes]
+        self._lanes = [
+            LaneConsumer(settings, lane, self._name, self._exactly_once, self._own_starts[lane.name])
+            for lane in self.lanes
+        ]
         self._by_name = {lane.name: lane for lane in self._lanes}
 
     # -- one record ---------------------------------------------------------
@@ -240,6 +246,7 @@ class ResizeWorker:
                     metrics.LANE_CONTENDED_SECONDS.labels(chosen.name).inc(spent)
                 if settled is Commit.AGAIN:
                     continue  # rewound: the same record comes back from its lane's next poll
+                chosen.crashes.settled(msg)
                 metrics.LANE_RECORDS.labels(chosen.name).inc()
                 metrics.LANE_REQUEST_TO_RESULT.labels(chosen.name).observe(since(arrived))
                 self.processed += 1

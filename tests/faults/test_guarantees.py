@@ -320,6 +320,42 @@ def test_a_worker_whose_transactional_producer_fails_for_good_starts_fresh_clien
         running.join(timeout=30)
 
 
+def test_fresh_clients_twice_on_one_request_are_not_counted_as_worker_crashes(
+    pipeline_factory: Callable[..., Pipeline],
+) -> None:
+    """The worker's Kafka clients fail for good twice while one request is in hand, as in broker
+    failovers: the process never died, so the crash limit (2) must not dead-letter the request."""
+    pipeline = pipeline_factory(workers=0, processing_guarantee="exactly_once", worker_id="slot-twice")
+    settings = pipeline.settings
+    assert settings.worker_crash_limit == 2
+    worker = ResizeWorker(settings)
+    aborted = KafkaError(KafkaError.INVALID_TXN_STATE, "injected: transaction aborted", fatal=True)
+    injected = [_FailsFirstCommit(worker._producer, aborted)]
+    worker._producer = injected[0]  # type: ignore[assignment]
+    connect = worker._connect
+
+    def connect_and_fail_once_more() -> None:
+        connect()
+        if len(injected) < 2:
+            injected.append(_FailsFirstCommit(worker._producer, aborted))
+            worker._producer = injected[-1]  # type: ignore[assignment]
+
+    worker._connect = connect_and_fail_once_more  # type: ignore[method-assign]
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    running.start()
+    try:
+        task_id = pipeline.submit(jpeg_bytes(80, 80), width=20).json()["task_id"]
+        body = pipeline.wait_terminal(task_id, timeout=60)
+        assert body["status"] == "SUCCESS", body
+        assert [producer.failed for producer in injected] == [1, 1]
+        assert completed_events(settings, "read_committed")[task_id] == 1
+        assert not [letter for letter in read_dead_letters(settings) if letter.key == task_id]
+    finally:
+        stop.set()
+        running.join(timeout=30)
+
+
 def test_replay_from_a_time_reprocesses_exactly_the_later_jobs(pipeline: Pipeline) -> None:
     before = [pipeline.submit(jpeg_bytes(80, 80), width=20).json()["task_id"] for _ in range(4)]
     for task_id in before:
