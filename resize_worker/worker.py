@@ -32,7 +32,7 @@ from resize_worker.crashes import OwnStarts
 from resize_worker.delivery import AtLeastOnce, Commit, Delivery, ExactlyOnce, Record, Stopped
 from resize_worker.lane_consumer import LaneConsumer
 from resize_worker.retry import Step, attempt_of, retry_headers
-from resize_worker.shares import LaneShares, servable
+from resize_worker.shares import IdleWait, LaneShares, servable
 from resize_worker.started import StartedNotice
 from schemas import SerializationError, producer_name
 from schemas.events import Event, ResizeFailed, ResizeRequested, ResizeStarted
@@ -70,6 +70,7 @@ class ResizeWorker:
         self._started = StartedNotice(settings.started_event_after_seconds)
         self.lanes = settings.served_lanes
         self.shares = LaneShares([lane.name for lane in self.lanes], settings.lane_min_share)
+        self._idle_wait = IdleWait()
         self.processed = 0
         # The crash ledger's own starts per lane, kept across fresh clients (see resize_worker.crashes).
         self._own_starts: dict[str, OwnStarts] = {lane.name: {} for lane in self.lanes}
@@ -204,12 +205,15 @@ class ResizeWorker:
         """The lane to serve now, after looking at every lane; None if no lane has a record in hand."""
         for lane in self._lanes:
             lane.take(0)
+        now = time.monotonic()
+        if any(lane.held is not None for lane in self._lanes[1:]):
+            self._idle_wait.heard_other_lane(now)
         chosen = self.shares.pick(servable(self._lanes))
         if chosen is not None:
             return self._by_name[chosen]
         # Nothing to serve: wait a little on the first cold lane, else the first lane, then look again.
         waited = next((lane for lane in self._lanes if not lane.warm()), self._lanes[0])
-        waited.take(_IDLE_WAIT_SECONDS if len(self._lanes) > 1 else 0.2)
+        waited.take(self._idle_wait.seconds(now) if len(self._lanes) > 1 else 0.2)
         return None
 
     def _loop(self, stop: threading.Event) -> None:
@@ -254,10 +258,6 @@ class ResizeWorker:
             log.info("stopped before transactions could start: %s", e)
         finally:
             self._close()
-
-
-# How long an idle worker serving several lanes waits on the first before looking at the others again.
-_IDLE_WAIT_SECONDS = 0.1
 
 
 def since(moment: datetime) -> float:

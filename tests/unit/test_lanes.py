@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from common.settings import Settings
 from producer_api.errors import ApiError
 from producer_api.lanes import LanePolicy, parse_key_lanes
-from resize_worker.shares import LaneShares, servable
+from resize_worker.shares import IdleWait, LaneShares, servable
 
 
 def test_the_first_lane_keeps_the_contract_names_and_the_others_are_suffixed() -> None:
@@ -148,6 +148,15 @@ def test_lanes_below_a_cold_lane_wait_for_it_and_the_cold_lane_itself_is_served(
     assert servable(warm) == ["bulk", "archive"]
     behind_cold_bulk = [_Lane("interactive", False, True), _Lane("bulk", False, False), _Lane("archive", True, True)]
     assert servable(behind_cold_bulk) == []
+
+
+def test_an_idle_worker_looks_at_the_other_lanes_often_only_while_they_have_had_work() -> None:
+    wait = IdleWait(quiet=0.1, busy=0.005, busy_for=2.0)
+    assert wait.seconds(now=100.0) == 0.1  # never heard: the first lane alone is worth waiting on
+    wait.heard_other_lane(100.0)
+    assert wait.seconds(now=100.0) == 0.005
+    assert wait.seconds(now=101.9) == 0.005
+    assert wait.seconds(now=102.1) == 0.1  # quiet again for longer than busy_for
 
 
 def test_a_key_asking_above_its_ceiling_is_served_in_its_ceiling() -> None:
