@@ -133,9 +133,14 @@ class Attempts:
             )
         store = self._store(self.settings.s3_bucket)
         keys = [result_key(request.task_id, name) for name, _ in named]
+
+        def put(key: str, image: ResizedImage) -> str:
+            return store.put(key, image.data, image.content_type)
+
         with metrics.UPLOAD_SECONDS.time():
-            # Side by side: a task's renditions cost one round trip to the store, not one each.
-            etags = list(self._uploads.map(lambda k, i: store.put(k, i.data, i.content_type), keys, resized))
+            # Side by side: a task's renditions cost one round trip to the store, not one each. A single
+            # output is stored from this thread: a hand-over to the pool would only add a thread switch.
+            etags = [put(keys[0], resized[0])] if len(keys) == 1 else list(self._uploads.map(put, keys, resized))
         stored = [
             VariantImage(name or "", _stored(store.bucket, key, image, etag))
             for (name, _), key, image, etag in zip(named, keys, resized, etags, strict=True)
