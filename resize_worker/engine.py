@@ -144,7 +144,7 @@ def _filter(box: tuple[float, float, float, float], size: tuple[int, int]) -> Im
     than 2 keeps 1024x768 -> 100 at 46.6 dB instead of 41.1. Upscales keep
     LANCZOS, whose kernel is then narrow.
     """
-    factor = max((box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1])
+    factor = max(resample.factors(box, size))
     return Image.Resampling.BICUBIC if 1.0 < factor < 3.0 else Image.Resampling.LANCZOS
 
 

@@ -45,8 +45,13 @@ def handles(image: Image.Image, size: tuple[int, int], box: tuple[float, float, 
     """
     if image.mode not in MODES or any(abs(v - round(v)) > _WHOLE for v in box):
         return False
-    fx, fy = (box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1]
+    fx, fy = factors(box, size)
     return min(fx, fy) >= 1.0 and 1.0 < max(fx, fy) < MAX_FACTOR
+
+
+def factors(box: tuple[float, float, float, float], size: tuple[int, int]) -> tuple[float, float]:
+    """How many times `box` is reduced to `size`, across and down (under 1: enlarged)."""
+    return (box[2] - box[0]) / size[0], (box[3] - box[1]) / size[1]
 
 
 @functools.lru_cache(maxsize=64)
