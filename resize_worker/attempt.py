@@ -98,6 +98,10 @@ class Attempts:
             )
         return self._resizers[nice]
 
+    def children(self) -> dict[int, int]:
+        """The resize children started so far, by niceness: their process ids."""
+        return {nice: pid for nice, r in self._resizers.items() if (pid := r.child_pid) is not None}
+
     def close(self) -> None:
         for resizer in self._resizers.values():
             resizer.close()

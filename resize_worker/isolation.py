@@ -97,6 +97,10 @@ class IsolatedResizer:
             self._conn = parent
         return self._conn
 
+    def start(self) -> None:
+        """Start the child now (a worker's first child also starts the fork server, ~0.9 s), not at the first task."""
+        self._start()
+
     @property
     def child_pid(self) -> int | None:
         return self._child.pid if self._child is not None else None

@@ -26,6 +26,7 @@ from common.backoff import jittered
 from common.dead_letter import dead_letter
 from common.encoding import EventCodec, RegistryUnavailable
 from common.kafka import headers_of, logged_at, make_producer
+from common.lanes import Lane
 from common.settings import Settings
 from resize_worker.attempt import Attempts
 from resize_worker.crashes import OwnStarts
@@ -128,8 +129,7 @@ class ResizeWorker:
         # Started is informational: not awaited, and only sent for an attempt that runs long.
         self._started.arm(lambda: delivery.send(self._event(started), durable=False))
         try:
-            nice = self.settings.lower_lane_nice if lane.lane.rank > 0 else 0
-            outcome, step = self.attempts.run(request, attempt, nice)
+            outcome, step = self.attempts.run(request, attempt, self._nice(lane.lane))
         finally:
             self._started.disarm()
         delivery.send(self._event(outcome))
@@ -167,8 +167,20 @@ class ResizeWorker:
 
     # -- the loop -----------------------------------------------------------
 
+    def _nice(self, lane: Lane) -> int:
+        """The niceness of the resize child serving `lane`."""
+        return self.settings.lower_lane_nice if lane.rank > 0 else 0
+
+    def _start_resize_child(self) -> None:
+        """The first lane's resize child, started before the first task rather than by it."""
+        try:
+            self.attempts.resizer(self._nice(self.lanes[0])).start()
+        except Exception as e:  # noqa: BLE001 - the first task starts it again, and fails the task if it must
+            log.warning("resize child not started ahead of the first task: %s", e)
+
     def run(self, stop: threading.Event) -> None:
         """Consume as a member of each served lane's group until `stop` is set; the task in hand is finished first."""
+        self._start_resize_child()
         try:
             while True:
                 for lane in self._lanes:

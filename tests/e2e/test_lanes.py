@@ -237,6 +237,11 @@ def test_a_worker_given_one_lane_serves_only_that_lane(pipeline_factory: Callabl
     running = threading.Thread(target=worker.run, args=(stop,), daemon=True)
     running.start()
     try:
+        # Its resize child runs before any task, at the niceness of the lane it serves.
+        deadline = time.monotonic() + 30
+        while not worker.attempts.children() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(worker.attempts.children()) == [settings.lower_lane_nice]
         bulk_id = pipeline.submit(jpeg_bytes(80, 60), width=20, priority="bulk").json()["task_id"]
         interactive_id = pipeline.submit(jpeg_bytes(80, 60), width=20).json()["task_id"]
         assert pipeline.wait_terminal(bulk_id)["status"] == "SUCCESS"
