@@ -71,7 +71,8 @@ class ResizeWorker:
         self._started = StartedNotice(settings.started_event_after_seconds)
         self.lanes = settings.served_lanes
         self.shares = LaneShares([lane.name for lane in self.lanes], settings.lane_min_share)
-        self._idle_wait = IdleWait()
+        # With one lane there is no other to look at between waits.
+        self._idle_wait = IdleWait() if len(self.lanes) > 1 else IdleWait(quiet=0.2)
         self.processed = 0
         # The crash ledger's own starts per lane, kept across fresh clients (see resize_worker.crashes).
         self._own_starts: dict[str, OwnStarts] = {lane.name: {} for lane in self.lanes}
@@ -225,7 +226,7 @@ class ResizeWorker:
             return self._by_name[chosen]
         # Nothing to serve: wait a little on the first cold lane, else the first lane, then look again.
         waited = next((lane for lane in self._lanes if not lane.warm()), self._lanes[0])
-        waited.take(self._idle_wait.seconds(now) if len(self._lanes) > 1 else 0.2)
+        waited.take(self._idle_wait.seconds(now))
         return None
 
     def _loop(self, stop: threading.Event) -> None:
